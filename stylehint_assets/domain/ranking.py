@@ -1,0 +1,176 @@
+"""Ranking styles and the hierarchical fallback choice: form -> segment -> family -> none (SPEC 5)."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from .hosts import OTHER
+
+LEVELS = ("form", "segment", "family")
+SOURCES = (*LEVELS, "none")
+
+
+@dataclass(frozen=True)
+class StyleStat:
+    """One style's figures at one level; sums are kept so ratios compare exactly."""
+
+    gen_style_id: str
+    total_runs: int
+    helpful: int
+    unhelpful: int
+    edit_sum: int = 0
+    edit_count: int = 0
+
+    @property
+    def helpful_ratio(self) -> float:
+        return self.helpful / self.total_runs if self.total_runs else 0.0
+
+    @property
+    def avg_edit_chars(self) -> float | None:
+        return self.edit_sum / self.edit_count if self.edit_count else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "helpful": self.helpful,
+            "unhelpful": self.unhelpful,
+            "total_runs": self.total_runs,
+            "helpful_ratio": round(self.helpful_ratio, 6),
+            "avg_edit_chars": None if self.avg_edit_chars is None else round(self.avg_edit_chars, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_form_runs: int = 5
+    min_segment_runs: int = 5
+    min_family_runs: int = 10
+
+    def for_level(self, level: str) -> int:
+        return {"form": self.min_form_runs, "segment": self.min_segment_runs, "family": self.min_family_runs}[level]
+
+
+RANKINGS = ("ratio", "wilson")
+
+
+def rank_key(stat: StyleStat, ranking: str = "ratio") -> tuple:
+    """Sort key, best first: highest helpful ratio (or its Wilson lower bound), lowest mean edit
+    (none last), most runs, name. Ratios compare exactly as fractions."""
+    if ranking == "wilson":
+        from .intervals import wilson_lower_bound
+
+        score: Fraction | float = wilson_lower_bound(stat.helpful, stat.total_runs)
+    else:
+        score = Fraction(stat.helpful, stat.total_runs) if stat.total_runs else Fraction(0)
+    edit = Fraction(stat.edit_sum, stat.edit_count) if stat.edit_count else None
+    return (-score, edit is None, edit or 0, -stat.total_runs, stat.gen_style_id)
+
+
+def best_style(candidates: Sequence[StyleStat], ranking: str = "ratio") -> StyleStat | None:
+    return min(candidates, key=lambda s: rank_key(s, ranking), default=None)
+
+
+@dataclass(frozen=True)
+class LevelTry:
+    level: str
+    scope: str
+    min_runs: int
+    styles: tuple[StyleStat, ...]
+    skipped: str | None = None
+    ranking: str = "ratio"
+
+    @property
+    def candidates(self) -> tuple[StyleStat, ...]:
+        return tuple(s for s in self.styles if s.total_runs >= self.min_runs)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "level": self.level,
+            "scope": self.scope,
+            "min_runs": self.min_runs,
+            "candidates": sorted(s.gen_style_id for s in self.candidates),
+            "styles": {s.gen_style_id: s.as_json() for s in sorted(self.styles, key=lambda s: rank_key(s, self.ranking))},
+            **({"skipped": self.skipped} if self.skipped else {}),
+        }
+
+
+@dataclass(frozen=True)
+class HintChoice:
+    source: str
+    preferred: StyleStat | None
+    tried: tuple[LevelTry, ...] = field(default_factory=tuple)
+    ranking: str = "ratio"
+
+    @property
+    def chosen_level(self) -> LevelTry | None:
+        return self.tried[-1] if self.preferred is not None else None
+
+    def explanation(self) -> str:
+        if self.preferred is None:
+            reasons = "; ".join(
+                t.skipped or f"no style has {t.min_runs}+ runs at {t.level} level ({t.scope})" for t in self.tried
+            )
+            return f"No recommendation: {reasons}."
+        level = self.tried[-1]
+        s = self.preferred
+        edit = "no edit data" if s.avg_edit_chars is None else f"{s.avg_edit_chars:.1f} mean edited chars"
+        if self.ranking == "wilson":
+            from .intervals import wilson_interval
+
+            low, high = wilson_interval(s.helpful, s.total_runs)
+            measure = (f"best 95% Wilson lower bound {low:.2f} (interval {low:.2f}-{high:.2f}, "
+                       f"{s.helpful}/{s.total_runs} helpful)")
+        else:
+            measure = f"best helpful ratio {s.helpful}/{s.total_runs} = {s.helpful_ratio:.2f}"
+        return (
+            f"{s.gen_style_id} chosen at {level.level} level ({level.scope}): {measure} ({edit}) among "
+            f"{len(level.candidates)} style(s) with {level.min_runs}+ runs."
+        )
+
+
+def choose_hint(
+    host_family: str,
+    segment_key: str | None,
+    form_styles: Sequence[StyleStat],
+    segment_styles: Sequence[StyleStat],
+    family_styles: Sequence[StyleStat],
+    thresholds: Thresholds = Thresholds(),
+    ranking: str = "ratio",
+) -> HintChoice:
+    """The first level with a candidate wins; its best-ranked style is preferred."""
+    tried: list[LevelTry] = []
+    levels = (
+        ("form", "this form", form_styles, None),
+        (
+            "segment",
+            f"{host_family}/{segment_key}",
+            segment_styles,
+            "family is other" if host_family == OTHER else "profile has no segment" if segment_key is None else None,
+        ),
+        ("family", host_family, family_styles, "family is other" if host_family == OTHER else None),
+    )
+    for level, scope, styles, skipped in levels:
+        attempt = LevelTry(level, scope, thresholds.for_level(level), tuple(() if skipped else styles), skipped, ranking)
+        tried.append(attempt)
+        best = best_style(attempt.candidates, ranking)
+        if best is not None:
+            return HintChoice(level, best, tuple(tried), ranking)
+    return HintChoice("none", None, tuple(tried), ranking)
+
+
+def segment_preferences(segment_styles: Mapping[tuple[str, str], Sequence[StyleStat]], thresholds: Thresholds = Thresholds(),
+                        ranking: str = "ratio") -> dict[str, dict[str, str]]:
+    """family -> {segment -> preferred style at the segment level}, where that level has a candidate."""
+    out: dict[str, dict[str, str]] = {}
+    for (family, segment), styles in sorted(segment_styles.items()):
+        best = best_style([s for s in styles if s.total_runs >= thresholds.min_segment_runs], ranking)
+        if best is not None:
+            out.setdefault(family, {})[segment] = best.gen_style_id
+    return out
+
+
+def profile_segment(segment_counts: dict[str, int]) -> str | None:
+    """Most frequent non-null segment; ties alphabetically first."""
+    counts = {k: v for k, v in segment_counts.items() if k is not None}
+    return min(counts, key=lambda k: (-counts[k], k)) if counts else None
