@@ -1,0 +1,1 @@
+"""The learning store: SQLAlchemy Core tables and the queries that fill them."""

@@ -1,0 +1,197 @@
+"""Aggregation in the database. Every partition write deletes its rows and inserts the new
+ones in the caller's transaction, so a re-run replaces and a crash leaves the old rows."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+from sqlalchemy import Connection, Float, String, and_, case, cast, column, delete, func, insert, literal, select, true
+
+from .engine import lock_table_writes
+from .schema import (
+    autofill_events as ev, autofill_events_quarantine, daily_event_partials as dp, daily_field_map_counts as fm,
+    daily_partition_state, family_style_stats, form_style_stats, segment_style_stats,
+)
+
+STATS_TABLES = {"form": form_style_stats, "segment": segment_style_stats, "family": family_style_stats}
+STATS_KEYS = {
+    "form": ("host", "schema_hash"),
+    "segment": ("host_family", "segment_key"),
+    "family": ("host_family",),
+}
+
+
+def _count_if(condition):
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def day_summary(conn: Connection, start: date, end: date) -> pd.DataFrame:
+    """Per event day: events, forms, styled runs, feedback, and late arrivals (received after the day)."""
+    received_day = func.date(ev.c.received_at) if conn.dialect.name == "sqlite" else cast(ev.c.received_at, type_=ev.c.event_day.type)
+    q = (
+        select(
+            ev.c.event_day,
+            func.count().label("events"),
+            func.count(func.distinct(ev.c.host + "\x1f" + ev.c.schema_hash)).label("forms"),
+            func.count(ev.c.gen_style_id).label("styled_runs"),
+            func.count(ev.c.feedback_status).label("with_feedback"),
+            _count_if(cast(received_day, String) > cast(ev.c.event_day, String)).label("late_arrivals"),
+            func.max(ev.c.updated_at).label("max_updated_at"),
+        )
+        .where(ev.c.event_day.between(start, end))
+        .group_by(ev.c.event_day)
+        .order_by(ev.c.event_day)
+    )
+    return pd.DataFrame(conn.execute(q).mappings().all(),
+                        columns=["event_day", "events", "forms", "styled_runs", "with_feedback", "late_arrivals", "max_updated_at"])
+
+
+def quarantined_between(conn: Connection, start: datetime, end: datetime) -> int:
+    q = select(func.count()).where(autofill_events_quarantine.c.received_at.between(start, end))
+    return conn.execute(q).scalar_one()
+
+
+def rebuild_daily_event_partials(conn: Connection, start: date, end: date, now: datetime) -> int:
+    """Additive per-day sums by (form, family, segment, style); returns rows written."""
+    keys = [ev.c.event_day, ev.c.host, ev.c.schema_hash, ev.c.host_family, ev.c.segment_key, ev.c.gen_style_id]
+    q = (
+        select(
+            *keys,
+            func.count(),
+            _count_if(ev.c.feedback_status == "helpful"),
+            _count_if(ev.c.feedback_status == "unhelpful"),
+            _count_if(ev.c.status == "ok"),
+            func.coalesce(func.sum(ev.c.effective_edit_chars), 0),
+            func.count(ev.c.effective_edit_chars),
+            func.coalesce(func.sum(ev.c.duration_ms), 0),
+            func.count(ev.c.duration_ms),
+            func.max(ev.c.created_at),
+        )
+        .where(ev.c.event_day.between(start, end))
+        .group_by(*keys)
+    )
+    cols = ["event_day", "host", "schema_hash", "host_family", "segment_key", "gen_style_id", "runs", "helpful",
+            "unhelpful", "ok_runs", "edit_sum", "edit_count", "duration_sum", "duration_count", "last_seen_at"]
+    lock_table_writes(conn, dp.name)
+    # State first: events ingested between the two statements are then newer than the recorded
+    # state, so the late-events sensor sees them as unprocessed (never the other way round).
+    _record_partition_state(conn, start, end, now)
+    conn.execute(delete(dp).where(dp.c.event_day.between(start, end)))
+    return conn.execute(insert(dp).from_select(cols, q)).rowcount
+
+
+def _record_partition_state(conn: Connection, start: date, end: date, now: datetime) -> None:
+    """What the partials folded in, per day: the late-events sensor compares it with the events."""
+    q = (select(ev.c.event_day, func.count(), func.max(ev.c.updated_at))
+         .where(ev.c.event_day.between(start, end)).group_by(ev.c.event_day))
+    rows = [{"event_day": d, "events": n, "max_updated_at": u, "materialized_at": now} for d, n, u in conn.execute(q)]
+    conn.execute(delete(daily_partition_state).where(daily_partition_state.c.event_day.between(start, end)))
+    if rows:
+        conn.execute(insert(daily_partition_state), rows)
+
+
+def rebuild_daily_field_map_counts(conn: Connection, start: date, end: date) -> int:
+    """Per day and form, how often each selector mapped to each non-empty semantic in ``final_map``."""
+    fn = func.jsonb_each_text if conn.dialect.name == "postgresql" else func.json_each
+    pairs = fn(ev.c.final_map).table_valued(column("key", String), column("value", String))
+    keys = [ev.c.event_day, ev.c.host, ev.c.schema_hash, pairs.c.key, pairs.c.value]
+    q = (
+        select(*keys, func.count())
+        .select_from(ev.join(pairs, true()))
+        .where(ev.c.event_day.between(start, end), pairs.c.value.is_not(None), pairs.c.value != "")
+        .group_by(*keys)
+    )
+    lock_table_writes(conn, fm.name)
+    conn.execute(delete(fm).where(fm.c.event_day.between(start, end)))
+    return conn.execute(insert(fm).from_select(["event_day", "host", "schema_hash", "selector", "semantic", "n"], q)).rowcount
+
+
+def rebuild_style_stats(conn: Connection, level: str, as_of: date, start: date, end: date) -> int:
+    """Style statistics at one level as of ``as_of``: the window's partials added up (SPEC 4)."""
+    table = STATS_TABLES[level]
+    keys = [dp.c[k] for k in STATS_KEYS[level]]
+    extra = [func.max(dp.c.host_family).label("host_family")] if level == "form" else []
+    runs, edits = func.sum(dp.c.runs), func.sum(dp.c.edit_count)
+    where = [dp.c.event_day.between(start, end), dp.c.gen_style_id.is_not(None)]
+    if level != "form":
+        where.append(dp.c.host_family != "other")
+    if level == "segment":
+        where.append(dp.c.segment_key.is_not(None))
+    q = (
+        select(
+            literal(as_of, type_=table.c.as_of.type).label("as_of"),
+            *keys, *extra, dp.c.gen_style_id,
+            runs, func.sum(dp.c.helpful), func.sum(dp.c.unhelpful), func.sum(dp.c.edit_sum), edits,
+            cast(func.sum(dp.c.helpful), Float) / runs,
+            case((edits > 0, cast(func.sum(dp.c.edit_sum), Float) / edits), else_=None),
+        )
+        .where(and_(*where))
+        .group_by(*keys, dp.c.gen_style_id)
+    )
+    cols = ["as_of", *STATS_KEYS[level], *(["host_family"] if level == "form" else []), "gen_style_id",
+            "total_runs", "helpful", "unhelpful", "edit_sum", "edit_count", "helpful_ratio", "avg_edit_chars"]
+    lock_table_writes(conn, table.name)
+    conn.execute(delete(table).where(table.c.as_of == as_of))
+    return conn.execute(insert(table).from_select(cols, q)).rowcount
+
+
+def profile_figures(conn: Connection, start: date, end: date) -> pd.DataFrame:
+    """Per (host, schema_hash) over the window: runs, ok runs, edit and duration sums, last seen."""
+    q = (
+        select(
+            dp.c.host, dp.c.schema_hash, func.max(dp.c.host_family).label("host_family"),
+            func.sum(dp.c.runs).label("runs"), func.sum(dp.c.ok_runs).label("ok_runs"),
+            func.sum(dp.c.edit_sum).label("edit_sum"), func.sum(dp.c.edit_count).label("edit_count"),
+            func.sum(dp.c.duration_sum).label("duration_sum"), func.sum(dp.c.duration_count).label("duration_count"),
+            func.max(dp.c.last_seen_at).label("last_seen_at"),
+        )
+        .where(dp.c.event_day.between(start, end))
+        .group_by(dp.c.host, dp.c.schema_hash)
+    )
+    return pd.DataFrame(conn.execute(q).mappings().all())
+
+
+def profile_segment_counts(conn: Connection, start: date, end: date) -> pd.DataFrame:
+    q = (
+        select(dp.c.host, dp.c.schema_hash, dp.c.segment_key, func.sum(dp.c.runs).label("runs"))
+        .where(dp.c.event_day.between(start, end), dp.c.segment_key.is_not(None))
+        .group_by(dp.c.host, dp.c.schema_hash, dp.c.segment_key)
+    )
+    return pd.DataFrame(conn.execute(q).mappings().all(), columns=["host", "schema_hash", "segment_key", "runs"])
+
+
+def field_map_counts(conn: Connection, start: date, end: date) -> pd.DataFrame:
+    q = (
+        select(fm.c.host, fm.c.schema_hash, fm.c.selector, fm.c.semantic, func.sum(fm.c.n).label("n"))
+        .where(fm.c.event_day.between(start, end))
+        .group_by(fm.c.host, fm.c.schema_hash, fm.c.selector, fm.c.semantic)
+    )
+    return pd.DataFrame(conn.execute(q).mappings().all(), columns=["host", "schema_hash", "selector", "semantic", "n"])
+
+
+def style_stats_summary(conn: Connection, level: str, as_of: date, top: int = 10) -> tuple[int, int, pd.DataFrame]:
+    """Distinct styles, total runs and the ``top`` rows by runs as of ``as_of`` (for metadata,
+    without reading the whole level back)."""
+    table = STATS_TABLES[level]
+    styles, runs = conn.execute(select(func.count(func.distinct(table.c.gen_style_id)),
+                                       func.coalesce(func.sum(table.c.total_runs), 0))
+                                .where(table.c.as_of == as_of)).one()
+    cols = [c for c in table.columns if c.name not in ("as_of", "edit_sum", "edit_count")]
+    q = select(*cols).where(table.c.as_of == as_of).order_by(table.c.total_runs.desc()).limit(top)
+    return int(styles), int(runs), pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in cols])
+
+
+def style_stats_frame(conn: Connection, level: str, as_of: date) -> pd.DataFrame:
+    table = STATS_TABLES[level]
+    q = select(table).where(table.c.as_of == as_of)
+    return pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in table.columns])
+
+
+def stats_violations(conn: Connection, as_of: date) -> dict[str, int]:
+    """Rows per level with a negative count or helpful + unhelpful > total_runs."""
+    out = {}
+    for level, t in STATS_TABLES.items():
+        bad = (t.c.total_runs < 0) | (t.c.helpful < 0) | (t.c.unhelpful < 0) | (t.c.edit_count < 0) | (
+            t.c.helpful + t.c.unhelpful > t.c.total_runs)
+        out[level] = conn.execute(select(func.count()).where(t.c.as_of == as_of, bad)).scalar_one()
+    return out

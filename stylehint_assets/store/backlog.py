@@ -1,0 +1,82 @@
+"""What the sensors need to know from the store: which event days changed after their
+partials were built, and what is published. Read-only, bounded by a day range.
+
+A day is *stale* when its stored events differ from what ``daily_event_partials`` last folded
+in (``daily_partition_state``): an event inserted or merged after that (``updated_at`` newer than
+the recorded ``max_updated_at``), a day with events but no state row, or fewer events than
+recorded (a merge moved an event's ``created_at`` to another day: the old day is stale too).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Connection, and_, case, exists, func, or_, select
+
+from .schema import autofill_events as ev, daily_event_partials as dp, daily_partition_state as st, publish_state
+
+
+@dataclass(frozen=True)
+class DayBacklog:
+    day: date
+    events: int                   # events stored for the day now
+    pending: int                  # events changed since the partials were built (or events lost to a move)
+    oldest_change: datetime | None  # oldest such change (None when the day only lost events)
+    newest_change: datetime | None  # newest updated_at of the day
+    pending_since: int = 0        # of ``pending``, changed after the ``since`` given to stale_days
+
+    @property
+    def token(self) -> str:
+        """Identifies this state of the day: the same state gives the same run key."""
+        stamp = self.newest_change.strftime("%Y%m%dT%H%M%S%f") if self.newest_change else "none"
+        return f"{self.events}.{stamp}"
+
+
+def stale_days(conn: Connection, start: date, end: date, since: datetime | None = None) -> list[DayBacklog]:
+    """Stale event days in ``start..end`` (inclusive), oldest first; ``since`` (a sensor's
+    watermark) splits their changed events into already requested and new ones."""
+    changed = or_(st.c.event_day.is_(None), st.c.max_updated_at.is_(None), ev.c.updated_at > st.c.max_updated_at)
+    fresh = and_(changed, ev.c.updated_at > since) if since is not None else changed
+    q = (
+        select(
+            ev.c.event_day,
+            func.count().label("events"),
+            func.coalesce(func.sum(case((changed, 1), else_=0)), 0).label("changed"),
+            func.min(case((changed, ev.c.updated_at), else_=None)).label("oldest"),
+            func.max(ev.c.updated_at).label("newest"),
+            func.max(st.c.events).label("recorded"),
+            func.coalesce(func.sum(case((fresh, 1), else_=0)), 0).label("fresh"),
+        )
+        .select_from(ev.outerjoin(st, st.c.event_day == ev.c.event_day))
+        .where(ev.c.event_day.between(start, end))
+        .group_by(ev.c.event_day)
+    )
+    out: dict[date, DayBacklog] = {}
+    for day, events, changed_n, oldest, newest, recorded, fresh_n in conn.execute(q):
+        lost = max(0, int(recorded or 0) - int(events))
+        if changed_n or lost or (recorded is not None and recorded != events):
+            out[day] = DayBacklog(day, int(events), int(changed_n) + lost, oldest, newest, int(fresh_n))
+    # days whose every event moved away: a state row and no events left
+    emptied = select(st.c.event_day, st.c.events).where(
+        st.c.event_day.between(start, end), st.c.events > 0,
+        ~exists().where(ev.c.event_day == st.c.event_day))
+    for day, recorded in conn.execute(emptied):
+        out[day] = DayBacklog(day, 0, int(recorded), None, None)
+    return [out[d] for d in sorted(out)]
+
+
+def published_as_of(conn: Connection) -> tuple[date | None, datetime | None, str | None]:
+    """The newest published snapshot: (as_of, published_at, run_id); Nones before the first publish."""
+    row = conn.execute(select(publish_state.c.as_of, publish_state.c.published_at, publish_state.c.run_id)
+                       .where(publish_state.c.id == 1)).first()
+    return (row[0], row[1], row[2]) if row else (None, None, None)
+
+
+def newest_rebuild(conn: Connection, start: date, end: date) -> datetime | None:
+    """When the partials of a day in ``start..end`` were last rebuilt (None: never)."""
+    return conn.execute(select(func.max(st.c.materialized_at)).where(and_(st.c.event_day.between(start, end)))).scalar()
+
+
+def newest_event_at(conn: Connection, start: date, end: date) -> datetime | None:
+    """Newest ``created_at`` folded into the partials of ``start..end`` (for the freshness check)."""
+    return conn.execute(select(func.max(dp.c.last_seen_at)).where(dp.c.event_day.between(start, end))).scalar()

@@ -1,0 +1,92 @@
+"""Engines for the learning store: SQLite file by default, PostgreSQL in production."""
+from __future__ import annotations
+
+import functools
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import zlib
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
+from sqlalchemy.engine import make_url
+
+from .schema import SCHEMA_VERSION, metadata, publish_state, schema_info
+
+DEFAULT_DATABASE_URL = "sqlite:///var/learning.db"
+
+
+def database_url() -> str:
+    return os.environ.get("STYLEHINT_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password masked, for logs and metadata."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _normalize(url: str) -> str:
+    parsed = make_url(url)
+    # psycopg2 ships with dagster-postgres; SQLAlchemy 2.1 would otherwise pick psycopg 3.
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed.render_as_string(hide_password=False)
+
+
+@functools.cache
+def get_engine(url: str | None = None) -> Engine:
+    """One pooled engine per URL per process."""
+    url = _normalize(url or database_url())
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # WAL lets readers and one writer work at once
+            dbapi_conn.isolation_level = None  # transactions are begun below, not by pysqlite
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # take the write lock up front: no read-then-write upgrade deadlocks
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+WRITE_LOCK_CLASS = 0x5354  # "ST": two-key advisory locks of the partition writers (the ingest uses one key)
+
+
+def lock_table_writes(conn: Connection, table: str) -> None:
+    """Serialise the writers of one derived table until the end of ``conn``'s transaction.
+
+    A partition write deletes its rows and inserts new ones. Two runs of the same partition at
+    once would otherwise both delete the old rows and both insert (duplicated partials, or a
+    primary-key error for the snapshot tables): with the lock the second waits, then its
+    DELETE sees and replaces the first one's rows, as if the runs had gone one after the
+    other. SQLite needs nothing: ``BEGIN IMMEDIATE`` already admits one writer at a time.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:cls, :obj)"),
+                     {"cls": WRITE_LOCK_CLASS, "obj": zlib.crc32(table.encode()) & 0x7FFFFFFF})
+
+
+def upgrade(engine: Engine) -> int:
+    """Create missing tables and indexes (idempotent); returns the schema version."""
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        if conn.execute(select(schema_info.c.version)).first() is None:
+            conn.execute(insert(schema_info).values(
+                id=1, version=SCHEMA_VERSION, upgraded_at=datetime.now(timezone.utc).replace(tzinfo=None)))
+        if conn.execute(select(publish_state.c.id)).first() is None:
+            conn.execute(insert(publish_state).values(id=1))
+    return SCHEMA_VERSION

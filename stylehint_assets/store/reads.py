@@ -1,0 +1,57 @@
+"""Read paths for the CLI and the extension's API: snapshots and the served view."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from ..domain.profiles import served_view
+from .schema import form_profile_snapshots as fps, form_profiles, publish_state, style_hints
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+
+
+def hints_as_of(conn: Connection, as_of: date) -> list[dict[str, Any]]:
+    rows = conn.execute(select(style_hints).where(style_hints.c.as_of == as_of)
+                        .order_by(style_hints.c.host, style_hints.c.schema_hash)).mappings()
+    out = []
+    for r in rows:
+        hint = r["hint"]
+        out.append({"host": r["host"], "schema_hash": r["schema_hash"], **{k: hint[k] for k in hint if k != "levels_tried"}})
+    return out
+
+
+def profiles_as_of(conn: Connection, as_of: date) -> list[dict[str, Any]]:
+    rows = conn.execute(select(fps).where(fps.c.as_of == as_of).order_by(fps.c.host, fps.c.schema_hash)).mappings()
+    return [_jsonable(dict(r)) for r in rows]
+
+
+def published(conn: Connection) -> dict[str, Any] | None:
+    row = conn.execute(select(publish_state).where(publish_state.c.id == 1)).mappings().first()
+    return _jsonable(dict(row)) if row and row["as_of"] else None
+
+
+def served_profile(conn: Connection, host: str, schema_hash: str) -> dict[str, Any] | None:
+    row = conn.execute(select(form_profiles).where(form_profiles.c.host == host,
+                                                   form_profiles.c.schema_hash == schema_hash)).mappings().first()
+    return _jsonable(dict(row)) if row else None
+
+
+def api_view(conn: Connection, host: str, schema_hash: str, profile_enabled: bool) -> dict[str, Any]:
+    """What the extension's API returns for one form (guard and shadow mode applied)."""
+    return served_view(served_profile(conn, host, schema_hash), profile_enabled)
+
+
+def hint_detail(conn: Connection, host: str, schema_hash: str, as_of: date | None = None) -> dict[str, Any] | None:
+    """The full stored hint (with the levels tried), as of a day or as published."""
+    if as_of is None:
+        state = published(conn)
+        if state is None:
+            return None
+        as_of = date.fromisoformat(state["as_of"])
+    row = conn.execute(select(style_hints.c.hint).where(style_hints.c.as_of == as_of, style_hints.c.host == host,
+                                                        style_hints.c.schema_hash == schema_hash)).first()
+    return row[0] if row else None
