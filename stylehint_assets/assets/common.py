@@ -1,0 +1,41 @@
+"""Shared asset header fields and helpers for window reads and metadata."""
+
+from datetime import date, datetime, timedelta, timezone
+
+import dagster as dg
+import pandas as pd
+
+OWNERS = ["team:data-platform"]
+EVENTS_GROUP = "events"
+STATS_GROUP = "style_stats"
+HINTS_GROUP = "hints"
+IMPACT_GROUP = "impact"
+# Daily assets read a day's events; one run can cover a whole range of days (backfills, windows).
+DAILY_BACKFILL = dg.BackfillPolicy.single_run()
+RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    """First and last event day of this run's partition range."""
+    window = context.partition_time_window
+    return window.start.date(), (window.end - timedelta(days=1)).date()
+
+
+def window_days(context: dg.AssetExecutionContext, upstream: str) -> tuple[date, date]:
+    """The lookback window, as the partition mapping resolved it (clipped at the start date)."""
+    window = context.asset_partitions_time_window_for_input(upstream)
+    return window.start.date(), (window.end - timedelta(days=1)).date()
+
+
+def as_of_day(context: dg.AssetExecutionContext) -> date:
+    return date.fromisoformat(context.partition_key)
+
+
+def preview(frame: pd.DataFrame, rows: int = 10) -> dg.MarkdownMetadataValue:
+    if frame.empty:
+        return dg.MetadataValue.md("_no rows_")
+    return dg.MetadataValue.md(frame.head(rows).to_markdown(index=False))

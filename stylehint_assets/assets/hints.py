@@ -1,0 +1,100 @@
+"""Style hints as of a day (SPEC 5), their checks, and the publication of the served profiles."""
+
+from datetime import timedelta
+
+import dagster as dg
+import pandas as pd
+from sqlalchemy import select
+
+from resources import LearningStore
+from stylehint_assets.config import Settings
+from ..domain.coverage import coverage
+from ..partitions import LOOKBACK_DAYS, daily_partitions
+from ..snapshot_checks import (
+    CHECK_DESCRIPTIONS, hints_integrity, kpi_checks, newest_partition_freshness, style_stats_integrity,
+)
+from ..store import aggregates
+from ..store.backlog import newest_event_at
+from ..store.schema import form_profile_snapshots
+from ..metrics.push import push_run_series
+from ..store.snapshots import build_style_hints, publish
+from .common import HINTS_GROUP, OWNERS, RETRY, as_of_day, preview, utcnow
+from .profiles import form_profiles
+from .style_stats import family_style_stats, form_style_stats, segment_style_stats
+
+_SEVERITY = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity.WARN}
+STYLE_HINT_CHECKS = [
+    dg.AssetCheckSpec(name, asset="style_hints", description=description, blocking=severity == "ERROR")
+    for name, (severity, description) in CHECK_DESCRIPTIONS.items()
+]
+
+
+@dg.asset(
+    group_name=HINTS_GROUP,
+    kinds={"pandas", "sql"},
+    owners=OWNERS,
+    partitions_def=daily_partitions,
+    retry_policy=RETRY,
+    deps=[form_style_stats, segment_style_stats, family_style_stats, form_profiles],
+    check_specs=STYLE_HINT_CHECKS,
+)
+def style_hints(context: dg.AssetExecutionContext, store: LearningStore,
+                settings: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
+    """One hint per profile as of the day: the first level with a candidate wins (form, then
+    segment, then family, else none), the best style ranked by helpful ratio, then lowest mean
+    edit chars, then most runs, then name. Kept per as-of day in `style_hints` so history and
+    backfills stay inspectable. Failed ERROR checks block the publication downstream."""
+    as_of = as_of_day(context)
+    with store.transaction() as conn:
+        hints = build_style_hints(conn, as_of, LOOKBACK_DAYS, settings.thresholds, settings.ranking)
+        profiles = pd.DataFrame(conn.execute(
+            select(form_profile_snapshots.c.host, form_profile_snapshots.c.schema_hash)
+            .where(form_profile_snapshots.c.as_of == as_of)).all(), columns=["host", "schema_hash"])
+        violations = aggregates.stats_violations(conn, as_of)
+        newest = newest_event_at(conn, as_of - timedelta(days=LOOKBACK_DAYS - 1), as_of)
+    outcomes = [hints_integrity(hints, profiles), style_stats_integrity(violations), *kpi_checks(hints["source"], settings),
+                newest_partition_freshness(newest, as_of, utcnow(), settings.freshness_max_lag_hours)]
+    cov = coverage(hints["source"].tolist())
+    return dg.MaterializeResult(
+        metadata={
+            "profiles": len(hints),
+            **{f"share_{s}": dg.MetadataValue.float(round(float(cov[f"{s}_share"]), 4))
+               for s in ("form", "segment", "family", "none")},
+            "covered_share": dg.MetadataValue.float(round(float(cov["covered_share"]), 4)),
+            "ranking": settings.ranking,
+            "preview": preview(hints[["host", "schema_hash", "source", "segment_key", "preferred_style_id"]]),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name=o.name, passed=o.passed, severity=_SEVERITY[o.severity],
+                                description=o.description, metadata=o.metadata)
+            for o in outcomes
+        ],
+    )
+
+
+@dg.asset(
+    group_name=HINTS_GROUP,
+    kinds={"sql"},
+    owners=OWNERS,
+    partitions_def=daily_partitions,
+    retry_policy=RETRY,
+    deps=[style_hints, form_profiles],
+)
+def served_form_profiles(context: dg.AssetExecutionContext, store: LearningStore,
+                         settings: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
+    """The served table `form_profiles`: replaced with this day's profiles and hints in one
+    transaction, unless a newer snapshot is already published. Runs only when the hints'
+    blocking checks pass, so a failed check leaves the previous snapshot served."""
+    as_of = as_of_day(context)
+    with store.transaction() as conn:
+        result = publish(conn, as_of, utcnow(), context.run_id)
+    if not result.published:
+        context.log.info(f"not published: snapshot {result.current_as_of} is newer than {as_of}")
+    if settings.pushgateway_url:  # the run-level totals, after the publish committed (SPEC 7)
+        push_run_series(store.engine, settings)
+    return dg.MaterializeResult(metadata={
+        "published": result.published,
+        "profiles": result.profiles,
+        "served": result.served,
+        "published_as_of": str(as_of if result.published else result.current_as_of),
+    })

@@ -1,0 +1,42 @@
+"""Form profiles as of a day: canonical field map, quality figures and the guard (SPEC 6)."""
+
+import dagster as dg
+
+from resources import LearningStore
+from stylehint_assets.config import Settings
+from ..partitions import daily_partitions, lookback_window
+from ..store.snapshots import build_form_profiles
+from .common import HINTS_GROUP, OWNERS, RETRY, as_of_day, preview, window_days
+from .events import daily_event_partials, daily_field_map_counts
+
+
+@dg.asset(
+    group_name=HINTS_GROUP,
+    kinds={"sql", "pandas"},
+    owners=OWNERS,
+    partitions_def=daily_partitions,
+    retry_policy=RETRY,
+    deps=[
+        dg.AssetDep(daily_event_partials, partition_mapping=lookback_window),
+        dg.AssetDep(daily_field_map_counts, partition_mapping=lookback_window),
+    ],
+)
+def form_profiles(context: dg.AssetExecutionContext, store: LearningStore,
+                  settings: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
+    """Every (host, schema_hash) with an event in the window: canonical map (each selector's most
+    frequent semantic), success rate, mean edit chars and duration, runs, last seen, segment, and
+    the quality guard's verdict. Kept per as-of day in `form_profile_snapshots`; the served
+    table `form_profiles` is replaced by `served_form_profiles` when a snapshot is published."""
+    as_of = as_of_day(context)
+    start, end = window_days(context, daily_event_partials.key.to_python_identifier())
+    with store.transaction() as conn:
+        profiles = build_form_profiles(conn, as_of, start, end, settings.guard_policy)
+    served = int(profiles["served"].sum()) if not profiles.empty else 0
+    return dg.MaterializeResult(metadata={
+        "profiles": len(profiles),
+        "served": served,
+        "rejected": len(profiles) - served,
+        "window": f"{start}..{end}",
+        "preview": preview(profiles[["host", "schema_hash", "runs", "success_rate", "avg_edit_chars", "served"]]
+                           .sort_values("runs", ascending=False)),
+    })

@@ -1,0 +1,93 @@
+"""Checks of a style-hint snapshot (integrity and the product KPIs of SPEC 7).
+
+Plain functions over the snapshot's frames, so they test without Dagster; the assets turn
+the outcomes into ``AssetCheckResult``s. ERROR outcomes block publishing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+
+from .config import Settings
+from .domain.coverage import coverage
+from .domain.ranking import SOURCES
+from .domain.segments import SEGMENTS
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    name: str
+    passed: bool
+    severity: str  # "ERROR" or "WARN"
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+CHECK_DESCRIPTIONS = {
+    "hints_integrity": ("ERROR", "One hint per profile of the window, sources and segments in their sets, "
+                                 "a preferred style exactly when the source is not none."),
+    "style_stats_integrity": ("ERROR", "No negative counts and helpful + unhelpful <= total_runs at every level."),
+    "coverage_kpi": ("ERROR", "Share of profiles with a recommendation (form + segment + family) meets the target."),
+    "none_share_kpi": ("ERROR", "Share of profiles without a recommendation stays below the target."),
+    "segment_share_kpi": ("WARN", "Share of profiles served from the segment level lies in the target range."),
+    # WARN, not ERROR: hints from slightly old events are still the best there is; on-call is told.
+    "newest_partition_freshness": ("WARN", "The newest event folded into the snapshot is at most "
+                                           "STYLEHINT_FRESHNESS_MAX_LAG_HOURS old at the end of the as-of day "
+                                           "(at the time of the run, for today): events keep arriving."),
+}
+
+
+def _outcome(name: str, passed: bool, **metadata: Any) -> CheckOutcome:
+    severity, description = CHECK_DESCRIPTIONS[name]
+    return CheckOutcome(name, bool(passed), severity, description, metadata)
+
+
+def hints_integrity(hints: pd.DataFrame, profiles: pd.DataFrame) -> CheckOutcome:
+    keys = ["host", "schema_hash"]
+    duplicated = int(hints.duplicated(keys).sum())
+    hinted = set(map(tuple, hints[keys].to_numpy().tolist()))
+    missing = [k for k in map(tuple, profiles[keys].to_numpy().tolist()) if k not in hinted]
+    bad_source = int((~hints["source"].isin(SOURCES)).sum())
+    bad_segment = int((hints["segment_key"].notna() & ~hints["segment_key"].isin(SEGMENTS)).sum())
+    mismatched = int((hints["preferred_style_id"].isna() != (hints["source"] == "none")).sum())
+    return _outcome("hints_integrity", not (duplicated or missing or bad_source or bad_segment or mismatched),
+                    duplicated_hints=duplicated, profiles_without_hint=len(missing), bad_sources=bad_source,
+                    bad_segments=bad_segment, preferred_source_mismatch=mismatched)
+
+
+def style_stats_integrity(violations: dict[str, int]) -> CheckOutcome:
+    return _outcome("style_stats_integrity", not any(violations.values()),
+                    **{f"{level}_violations": n for level, n in violations.items()})
+
+
+def kpi_checks(sources: pd.Series, settings: Settings) -> list[CheckOutcome]:
+    """With no profiles there is nothing to serve, and every KPI passes."""
+    cov = coverage(sources.tolist())
+    empty = cov["profiles"] == 0
+    lo, hi = settings.kpi_segment_range
+    figures = {"profiles": cov["profiles"], "covered_share": round(cov["covered_share"], 4),
+               "none_share": round(cov["none_share"], 4), "segment_share": round(cov["segment_share"], 4)}
+    return [
+        _outcome("coverage_kpi", empty or cov["covered_share"] >= settings.kpi_min_coverage,
+                 target=f">= {settings.kpi_min_coverage}", **figures),
+        _outcome("none_share_kpi", empty or settings.kpi_max_none >= 1 or cov["none_share"] < settings.kpi_max_none,
+                 target=f"< {settings.kpi_max_none}", **figures),
+        _outcome("segment_share_kpi", empty or lo <= cov["segment_share"] <= hi, target=f"{lo}-{hi}", **figures),
+    ]
+
+
+def newest_partition_freshness(newest_event_at: datetime | None, as_of: date, now: datetime,
+                               max_lag_hours: int) -> CheckOutcome:
+    """Lag of the newest event behind the end of day ``as_of`` (or ``now`` when earlier), so a
+    past day's result stays reproducible and today's measures real staleness."""
+    reference = min(now, datetime.combine(as_of + timedelta(days=1), time()))
+    if newest_event_at is None:
+        return _outcome("newest_partition_freshness", False, newest_event_at="none in the window",
+                        max_lag_hours=max_lag_hours, reference=reference.isoformat())
+    lag_hours = (reference - newest_event_at).total_seconds() / 3600
+    return _outcome("newest_partition_freshness", lag_hours <= max_lag_hours,
+                    newest_event_at=newest_event_at.isoformat(), lag_hours=round(lag_hours, 2),
+                    max_lag_hours=max_lag_hours, reference=reference.isoformat())
