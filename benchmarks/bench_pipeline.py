@@ -1,0 +1,297 @@
+"""Pipeline benchmark on PostgreSQL: ingest, cold snapshot and six-hourly run, each against one
+plain GROUP BY scan of the same 30-day window measured in the same run.
+
+    .venv/bin/python benchmarks/bench_pipeline.py                       # 100k and 300k events, a few minutes
+    .venv/bin/python benchmarks/bench_pipeline.py --sizes 100000,1000000
+    .venv/bin/python benchmarks/bench_pipeline.py --json                # the same figures as one JSON object
+
+For each size: deterministic events (``stylehint_assets.synthetic.generate_events``, seed 7, 30 days
+ending ``--end-day``) are written to NDJSON, then, each in a fresh subprocess whose peak RSS is
+recorded: ``ingest`` (decode + validate + store, what ``stylehint ingest`` does); ``snapshot``
+(``materialize_as_of``: every asset for the end day over 30 days of history, through Dagster);
+``six-hourly`` (one more day's events ingested, then the ``publish_style_hints`` job for that
+newest partition, which re-aggregates one day and re-adds the 30 daily partials). The scan
+baseline is the median of three runs of one ``SELECT ... GROUP BY host, schema_hash,
+gen_style_id`` over the window. Without ``--database-url`` a throwaway database is created on
+the local server (``--admin-url``) and dropped afterwards. The KPI gates are opened so that the
+synthetic distribution can never block the publish being timed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+DEFAULT_SIZES = "100000,300000"
+END_DAY = date(2025, 3, 30)
+SCAN_SQL = """
+SELECT host, schema_hash, gen_style_id, count(*) AS runs,
+       sum(CASE WHEN feedback_status = 'helpful' THEN 1 ELSE 0 END) AS helpful,
+       sum(CASE WHEN feedback_status = 'unhelpful' THEN 1 ELSE 0 END) AS unhelpful,
+       sum(effective_edit_chars) AS edit_sum, count(effective_edit_chars) AS edit_count
+FROM autofill_events
+WHERE event_day BETWEEN %(start)s AND %(end)s
+GROUP BY host, schema_hash, gen_style_id
+"""
+
+
+def _generator():
+    from stylehint_assets.synthetic import generate_ndjson_lines, write_ndjson
+
+    return generate_ndjson_lines, write_ndjson, "stylehint_assets.synthetic (seed 7; next day seed 8)"
+
+
+def _settings(url: str):
+    from stylehint_assets.config import Settings
+    return Settings(database_url=url, kpi_min_coverage=0.0, kpi_max_none=1.0, kpi_segment_range=(0.0, 1.0))
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ---------------------------------------------------------------- subprocess phases
+
+
+def _phase_ingest(args) -> dict:
+    from stylehint_assets.domain.records import read_records
+    from stylehint_assets.store.engine import get_engine, upgrade
+    from stylehint_assets.store.ingest import ingest_records
+
+    engine = get_engine(args.database_url)
+    upgrade(engine)
+    t0 = time.perf_counter()
+    with open(args.path, "rb") as fh:
+        report = ingest_records(engine, read_records(fh), settings=_settings(args.database_url),
+                                received_at=datetime.fromisoformat(args.received_at), source="bench")
+    return {"seconds": time.perf_counter() - t0, "accepted": report.accepted, "rejected": report.rejected,
+            "inserted": report.inserted}
+
+
+def _step_seconds(instance, run_id: str) -> float:
+    return sum((s.end_time or 0) - (s.start_time or 0) for s in instance.get_run_step_stats(run_id))
+
+
+def _phase_run(args) -> dict:
+    import dagster as dg
+
+    from resources import LearningStore
+    from stylehint_assets.definitions import build_definitions
+    from stylehint_assets.runner import QUIET, materialize_as_of
+
+    settings = _settings(args.database_url)
+    defs = build_definitions(LearningStore(database_url=args.database_url), settings)
+    day = date.fromisoformat(args.day)
+    with dg.DagsterInstance.local_temp(tempdir=args.dagster_home) as instance:
+        t0 = time.perf_counter()
+        if args.phase == "snapshot":
+            run_ids = materialize_as_of(defs, instance, day, settings).run_ids
+        else:
+            result = defs.resolve_job_def("publish_style_hints").execute_in_process(
+                partition_key=day.isoformat(), instance=instance, run_config=QUIET, raise_on_error=True)
+            run_ids = (result.run_id,)
+        seconds = time.perf_counter() - t0
+        steps = sum(_step_seconds(instance, r) for r in run_ids)
+    return {"seconds": seconds, "step_seconds": steps, "runs": len(run_ids)}
+
+
+def _worker(argv: list[str]) -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("phase", choices=("ingest", "snapshot", "six-hourly"))
+    p.add_argument("--database-url", required=True)
+    p.add_argument("--path")
+    p.add_argument("--received-at")
+    p.add_argument("--day")
+    p.add_argument("--dagster-home")
+    p.add_argument("--profile", help="write a pyinstrument HTML profile here")
+    args = p.parse_args(argv)
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+        profiler = Profiler()
+        profiler.start()
+    out = _phase_ingest(args) if args.phase == "ingest" else _phase_run(args)
+    if profiler:
+        profiler.stop()
+        Path(args.profile).write_text(profiler.output_text(unicode=True, show_all=False))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["process_cpu_seconds"] = usage.ru_utime + usage.ru_stime  # includes imports; the machine is shared
+    out["peak_rss_mb"] = _peak_mb()
+    print("BENCH-RESULT " + json.dumps(out))
+
+
+def _run_phase(*argv: str, profile_dir: str | None = None) -> dict:
+    cmd = [sys.executable, __file__, "--worker", *argv]
+    if profile_dir:
+        cmd += ["--profile", str(Path(profile_dir) / f"{argv[0]}.txt")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    for line in proc.stdout.splitlines():
+        if line.startswith("BENCH-RESULT "):
+            return json.loads(line.removeprefix("BENCH-RESULT "))
+    raise SystemExit(f"phase {argv[0]} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+def _scan_seconds(url: str, start: date, end: date, repeats: int = 3) -> float:
+    from stylehint_assets.store.engine import get_engine
+
+    engine = get_engine(url)
+    times = []
+    with engine.connect() as conn:
+        cur = conn.connection.dbapi_connection.cursor()
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            cur.execute(SCAN_SQL, {"start": start, "end": end})
+            cur.fetchall()
+            times.append(time.perf_counter() - t0)
+        cur.close()
+    return statistics.median(times)
+
+
+def _analyze(url: str) -> None:
+    from sqlalchemy import text
+    from stylehint_assets.store.engine import get_engine
+
+    with get_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+
+
+def bench_size(n: int, url: str, workdir: Path, end_day: date, profile_dir: str | None) -> dict:
+    generate_events, write_ndjson, _ = _generator()
+    events_path, next_path = workdir / f"events-{n}.ndjson", workdir / f"next-{n}.ndjson"
+    t0 = time.perf_counter()
+    write_ndjson(events_path, generate_events(n, end_day, days=30, seed=7))
+    next_day = end_day + timedelta(days=1)
+    write_ndjson(next_path, generate_events(max(1, n // 30), next_day, days=1, seed=8))
+    generated = time.perf_counter() - t0
+    home = workdir / f"dagster-{n}"
+    home.mkdir()
+    prof = None
+    if profile_dir:
+        prof = Path(profile_dir) / str(n)
+        prof.mkdir(parents=True, exist_ok=True)
+
+    ingest = _run_phase("ingest", "--database-url", url, "--path", str(events_path),
+                        "--received-at", f"{end_day + timedelta(days=1)}T00:00:00", profile_dir=prof)
+    _analyze(url)
+    scan = _scan_seconds(url, end_day - timedelta(days=29), end_day)
+    snapshot = _run_phase("snapshot", "--database-url", url, "--day", end_day.isoformat(),
+                          "--dagster-home", str(home), profile_dir=prof)
+    next_ingest = _run_phase("ingest", "--database-url", url, "--path", str(next_path),
+                             "--received-at", f"{next_day + timedelta(days=1)}T00:00:00")
+    six = _run_phase("six-hourly", "--database-url", url, "--day", next_day.isoformat(),
+                     "--dagster-home", str(home), profile_dir=prof)
+    scan_after = _scan_seconds(url, next_day - timedelta(days=29), next_day)
+    return {
+        "events": n,
+        "generate_seconds": round(generated, 2),
+        "scan_seconds": round(scan, 4),
+        "scan_seconds_after_new_day": round(scan_after, 4),
+        "ingest": {**ingest, "events_per_second": round(ingest["accepted"] / ingest["seconds"]),
+                   "x_scan": round(ingest["seconds"] / scan, 2)},
+        "snapshot": {**snapshot, "x_scan": round(snapshot["seconds"] / scan, 2),
+                     "dagster_overhead_seconds": round(snapshot["seconds"] - snapshot["step_seconds"], 2)},
+        "next_day_ingest": next_ingest,
+        "six_hourly": {**six, "x_scan": round(six["seconds"] / scan_after, 2),
+                       "dagster_overhead_seconds": round(six["seconds"] - six["step_seconds"], 2)},
+        "peak_rss_mb": round(max(ingest["peak_rss_mb"], snapshot["peak_rss_mb"], six["peak_rss_mb"]), 1),
+    }
+
+
+def _table(results: list[dict], meta: dict) -> str:
+    head = ("| events | GROUP BY scan | ingest | cold snapshot (Dagster overhead) | six-hourly run (Dagster overhead)"
+            " | peak RSS ingest / snapshot / six-hourly |")
+    lines = [head, "|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        i, s, h = r["ingest"], r["snapshot"], r["six_hourly"]
+        lines.append(
+            f"| {r['events']:,} | {r['scan_seconds']:.3f} s | {i['events_per_second']:,}/s ({i['seconds']:.1f} s, "
+            f"{i['x_scan']:.0f}× scan) | {s['seconds']:.2f} s = {s['x_scan']:.1f}× scan "
+            f"({s['dagster_overhead_seconds']:.2f} s) | {h['seconds']:.2f} s = {h['x_scan']:.1f}× scan "
+            f"({h['dagster_overhead_seconds']:.2f} s) | {i['peak_rss_mb']:.0f} / {s['peak_rss_mb']:.0f} / "
+            f"{h['peak_rss_mb']:.0f} MB |")
+    lines.append(f"\n{meta['machine']}; events from {meta['generator']}, 30 days ending {meta['end_day']}.")
+    return "\n".join(lines)
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores {cpu}, {mem:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        _worker(argv[1:])
+        return 0
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default=DEFAULT_SIZES, help=f"comma-separated event counts (default {DEFAULT_SIZES})")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object instead of the table")
+    p.add_argument("--database-url", help="an existing, empty PostgreSQL database (default: a throwaway one)")
+    p.add_argument("--admin-url", default=DEFAULT_ADMIN_URL, help="server where the throwaway databases are made")
+    p.add_argument("--end-day", type=date.fromisoformat, default=END_DAY)
+    p.add_argument("--profile-dir", help="write pyinstrument profiles of each phase here (needs pyinstrument)")
+    args = p.parse_args(argv)
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+
+    from sqlalchemy import create_engine, text
+    from stylehint_assets.store.engine import get_engine
+    from stylehint_assets.store.schema import metadata
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="stylehint-bench-") as tmp:
+        for n in sizes:
+            if args.database_url:
+                url = args.database_url
+                metadata.drop_all(get_engine(url))
+                admin, name = None, None
+            else:
+                admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
+                name = f"stylehint_bench_{uuid.uuid4().hex[:8]}"
+                with admin.connect() as conn:
+                    conn.execute(text(f'CREATE DATABASE "{name}"'))  # generated identifier
+                url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
+            try:
+                print(f"benchmarking {n:,} events ...", file=sys.stderr, flush=True)
+                results.append(bench_size(n, url, Path(tmp), args.end_day, args.profile_dir))
+            finally:
+                get_engine(url).dispose()
+                if admin is not None:
+                    with admin.connect() as conn:
+                        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                    admin.dispose()
+    meta = {"machine": _machine(), "generator": _generator()[2], "end_day": args.end_day.isoformat(),
+            "measured_at": datetime.utcnow().isoformat(timespec="seconds") + "Z"}
+    if args.json:
+        print(json.dumps({"meta": meta, "results": results}, indent=2))
+    else:
+        print(_table(results, meta))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
