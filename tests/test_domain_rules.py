@@ -195,3 +195,33 @@ def test_blank_schema_hash_is_missing():
     with pytest.raises(Rejection) as info:
         validate(_valid(schema_hash="   "), NOW)
     assert info.value.code == "missing_schema_hash"
+
+
+def test_a_counter_batch_sums_to_the_events_increments():
+    """Counting a batch at once (one bucket per observation, cumulative on read) gives the same
+    series totals as counting each event alone, merges and histogram buckets included."""
+    from collections import defaultdict
+
+    from stylehint_assets.domain.counters import CounterBatch, event_increments
+
+    received = datetime(2025, 3, 30, 12)
+    raw = [{"event_id": f"e{i}", "host": "boards.greenhouse.io", "schema_hash": "f", "created_at": "2025-03-30T10:00:00",
+            "duration_ms": ms, "status": "ok" if i % 3 else "error", "policy": "exploit", "profile_used": i % 2 == 0,
+            "profile_source": "merged", "edit_chars": i if i % 4 else None, "job": {"title": "Senior Engineer"}}
+           for i, ms in enumerate([0, 99, 100, 101, 250, 2500, 119999, 120000, 120001, 10**9])]
+    events = [derive(validate(r, received)) for r in raw]
+    late = derive(merge(events[3], validate({**raw[3], "edit_chars": 7, "duration_ms": None}, received)))
+    changes = [(None, e, "greenhouse.io") for e in events] + [({**events[3], "edit_chars": None,
+                                                                 "effective_edit_chars": None}, late, "greenhouse.io")]
+    expected: dict = defaultdict(float)
+    for old, new, host in changes:
+        for name, labels, delta in event_increments(old, new, host):
+            expected[(name, labels)] += delta
+    batch = CounterBatch()
+    for old, new, host in changes:
+        batch.add(old, new, host)
+    got = {(name, labels): delta for name, labels, delta in batch.increments()}
+    assert got == dict(expected)
+    buckets = {dict(labels)["le"]: v for (name, labels), v in got.items() if name == "applylens_autofill_time_ms_bucket"}
+    assert (buckets["100"], buckets["250"], buckets["120000"], buckets["+Inf"]) == (3, 5, 8, 10)
+    assert got[("applylens_autofill_time_ms_sum", (("host", "greenhouse.io"),))] == sum(r["duration_ms"] for r in raw)

@@ -6,7 +6,9 @@ duration) is counted then. A value that changes later is not counted again.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Collection, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -50,10 +52,79 @@ def _labels(**labels: Any) -> tuple[tuple[str, str], ...]:
 
 @lru_cache(maxsize=65536)
 def _label_pairs(*pairs: tuple[str, Any]) -> tuple[tuple[str, str], ...]:
-    """Canonical (sorted, stringified) label pairs; cached, since label values are bounded (the
-    ingest builds about twenty series per event, and this was most of its time)."""
+    """Canonical (sorted, stringified) label pairs; cached, since label values are bounded."""
     return tuple(sorted((k, "" if v is None else str(v).lower() if isinstance(v, bool) else str(v))
                         for k, v in pairs))
+
+
+# An increment before its labels are made canonical: (name, raw label pairs, delta). For a
+# histogram the name is the histogram's and the delta the observed value.
+RawIncrement = tuple[str, tuple[tuple[str, Any], ...], float]
+HISTOGRAMS = frozenset({TIME_MS, PROFILE_TIME_MS})
+
+
+def _raw_increments(old: Mapping[str, Any] | None, new: Mapping[str, Any], host: str) -> Iterator[RawIncrement]:
+    if old is None:
+        yield RUNS, (("status", new["status"]), ("host", host)), 1
+    first = (lambda f: new.get(f) is not None and (old is None or old.get(f) is None))
+    if first("effective_edit_chars"):
+        yield EDIT_CHARS, (("host", host),), new["effective_edit_chars"]
+    if first("duration_ms"):
+        yield TIME_MS, (("host", host),), new["duration_ms"]
+    if first("policy"):
+        yield POLICY, (("policy", new["policy"]), ("host_family", new["host_family"]),
+                       ("segment_key", new.get("segment_key"))), 1
+    # With vs without a profile: a figure is counted the first time both it and profile_used are known.
+    profile = (("profile_used", new.get("profile_used")), ("profile_source", new.get("profile_source")))
+    if first("profile_used"):
+        yield PROFILE_USAGE, profile, 1
+        yield PROFILE_RUNS, (("status", new["status"]), *profile), 1
+    both = (lambda f: new.get(f) is not None and new.get("profile_used") is not None
+            and (old is None or old.get(f) is None or old.get("profile_used") is None))
+    if both("effective_edit_chars"):
+        yield PROFILE_EDIT_CHARS, profile, new["effective_edit_chars"]
+        yield PROFILE_EDITED_RUNS, profile, 1
+    if both("duration_ms"):
+        yield PROFILE_TIME_MS, profile, new["duration_ms"]
+
+
+def _bucket_index(ms: float) -> int:
+    """Index of the smallest bucket with ``le >= ms``; ``len(TIME_MS_BUCKETS)`` is ``+Inf``."""
+    return bisect_left(TIME_MS_BUCKETS, ms)
+
+
+class CounterBatch:
+    """The summed increments of many events. Each event adds its raw increments (a histogram
+    observation is one bucket, not every cumulative one); labels are made canonical and
+    buckets cumulative once per series when the batch is read, which is what makes counting
+    cheap per event. ``increments()`` equals the sum of ``event_increments`` over the events."""
+
+    def __init__(self) -> None:
+        self._counters: dict[tuple[str, tuple], float] = defaultdict(float)
+        self._observations: dict[tuple[str, tuple], list[float]] = {}   # per-bucket counts, then count, sum
+
+    def add(self, old: Mapping[str, Any] | None, new: Mapping[str, Any], host: str) -> None:
+        for name, pairs, delta in _raw_increments(old, new, host):
+            if name in HISTOGRAMS:
+                slots = self._observations.setdefault((name, pairs), [0.0] * (len(TIME_MS_BUCKETS) + 3))
+                slots[_bucket_index(delta)] += 1
+                slots[-2] += 1
+                slots[-1] += delta
+            else:
+                self._counters[(name, pairs)] += delta
+
+    def increments(self) -> list[Increment]:
+        out: list[Increment] = [(name, _label_pairs(*pairs), delta) for (name, pairs), delta in self._counters.items()]
+        bounds = [str(le) for le in TIME_MS_BUCKETS] + ["+Inf"]
+        for (name, pairs), slots in self._observations.items():
+            cumulative = 0.0
+            for le, n in zip(bounds, slots):
+                cumulative += n
+                if cumulative:
+                    out.append((name + "_bucket", _label_pairs(*pairs, ("le", le)), cumulative))
+            out.append((name + "_count", _label_pairs(*pairs), slots[-2]))
+            out.append((name + "_sum", _label_pairs(*pairs), slots[-1]))
+        return out
 
 
 def event_increments(old: Mapping[str, Any] | None, new: Mapping[str, Any], host: str) -> list[Increment]:
@@ -61,38 +132,6 @@ def event_increments(old: Mapping[str, Any] | None, new: Mapping[str, Any], host
 
     ``host`` is the already-bounded host label.
     """
-    out: list[Increment] = []
-    if old is None:
-        out.append((RUNS, _labels(status=new["status"], host=host), 1))
-    first = (lambda f: new.get(f) is not None and (old is None or old.get(f) is None))
-    if first("effective_edit_chars"):
-        out.append((EDIT_CHARS, _labels(host=host), new["effective_edit_chars"]))
-    if first("duration_ms"):
-        out.extend(_observe(TIME_MS, new["duration_ms"], host=host))
-    if first("policy"):
-        out.append((POLICY, _labels(policy=new["policy"], host_family=new["host_family"],
-                                    segment_key=new.get("segment_key")), 1))
-    if first("profile_used"):
-        out.append((PROFILE_USAGE, _labels(profile_used=new["profile_used"],
-                                           profile_source=new.get("profile_source")), 1))
-    # With vs without a profile: a figure is counted the first time both it and profile_used are known.
-    profile = {"profile_used": new.get("profile_used"), "profile_source": new.get("profile_source")}
-    both = (lambda f: new.get(f) is not None and new.get("profile_used") is not None
-            and (old is None or old.get(f) is None or old.get("profile_used") is None))
-    if first("profile_used"):
-        out.append((PROFILE_RUNS, _labels(status=new["status"], **profile), 1))
-    if both("effective_edit_chars"):
-        out.append((PROFILE_EDIT_CHARS, _labels(**profile), new["effective_edit_chars"]))
-        out.append((PROFILE_EDITED_RUNS, _labels(**profile), 1))
-    if both("duration_ms"):
-        out.extend(_observe(PROFILE_TIME_MS, new["duration_ms"], **profile))
-    return out
-
-
-def _observe(name: str, ms: float, **labels: Any) -> list[Increment]:
-    """One observation of a histogram: every cumulative bucket with ``le >= ms``, count and sum."""
-    out: list[Increment] = [(name + "_bucket", _labels(**labels, le=str(le)), 1) for le in TIME_MS_BUCKETS if ms <= le]
-    out.append((name + "_bucket", _labels(**labels, le="+Inf"), 1))
-    out.append((name + "_count", _labels(**labels), 1))
-    out.append((name + "_sum", _labels(**labels), ms))
-    return out
+    batch = CounterBatch()
+    batch.add(old, new, host)
+    return batch.increments()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, func, select, text
 
 from ..config import Settings
-from ..domain.counters import event_increments, host_label
+from ..domain.counters import CounterBatch, host_label
 from ..domain.events import CLIENT_FIELDS, Rejection, derive, merge, validate
 from ..domain.records import Record, bounded
 from .bulk import insert_rows, update_rows
@@ -115,7 +115,8 @@ def write_batch(conn: Connection, batch: list[tuple[Record, dict[str, Any]]], re
         final[eid] = derive(merged, settings.families)
 
     inserts, updates = [], []
-    totals: dict[tuple, float] = defaultdict(float)   # summed per series here, not per event in SQL
+    counters = CounterBatch()   # summed per series here, not per event in SQL
+    labels: dict[tuple[str, str], str] = {}
     for eid, event in final.items():
         old = stored.get(eid)
         if old is not None and _client_view(old) == _client_view(event) and old["event_day"] == event["event_day"]:
@@ -123,9 +124,10 @@ def write_batch(conn: Connection, batch: list[tuple[Record, dict[str, Any]]], re
             continue
         event["updated_at"] = changed_at
         report.days.add(event["event_day"])
-        label = host_label(event["host"], event["host_family"], settings.metrics_hosts, settings.families)
-        for name, labels, delta in event_increments(old, event, label):
-            totals[(name, labels)] += delta
+        host = (event["host"], event["host_family"])
+        if (label := labels.get(host)) is None:
+            label = labels[host] = host_label(*host, settings.metrics_hosts, settings.families)
+        counters.add(old, event, label)
         if old is None:
             inserts.append(event)
         else:
@@ -133,7 +135,7 @@ def write_batch(conn: Connection, batch: list[tuple[Record, dict[str, Any]]], re
             updates.append(event)
     insert_rows(conn, autofill_events, inserts, STORED_COLUMNS)
     update_rows(conn, autofill_events, "event_id", updates, UPDATED_COLUMNS)
-    add_increments(conn, [(name, labels, delta) for (name, labels), delta in totals.items()])
+    add_increments(conn, counters.increments())
     report.inserted += len(inserts)
     report.updated += len(updates)
 
