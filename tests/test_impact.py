@@ -1,6 +1,7 @@
 """learning_impact (SQLite and PostgreSQL) against an independent pandas computation over the raw
 events, and the impact figures' methods on hand-made numbers."""
 import math
+from bisect import bisect_right
 from datetime import date, datetime
 
 import dagster as dg
@@ -13,12 +14,12 @@ from stylehint_assets.assets.impact import _inconsistent
 from stylehint_assets.domain.impact import DURATION_EDGES, Side, compare, quantile_figure
 from stylehint_assets.domain.intervals import quantile_interval, t_quantile
 from stylehint_assets.domain.records import Record
-from stylehint_assets.store.impact import impact_as_of
+from stylehint_assets.store.impact import impact_as_of, rebuild_daily_impact_partials
 from stylehint_assets.store.ingest import ingest_records
-from stylehint_assets.store.schema import autofill_events
+from stylehint_assets.store.schema import autofill_events, daily_duration_buckets
 from stylehint_assets.synthetic import generate_events
 
-from .graph_helpers import effective_edit_reference, snapshot
+from .graph_helpers import effective_edit_reference, ingest_events, snapshot
 
 AS_OF = date(2025, 3, 30)
 N = 6_000
@@ -179,3 +180,21 @@ def test_gauge_samples_have_a_fixed_label_set_and_nan_for_missing_figures():
     assert values == {"all", "unknown", *sources}            # "surprise" is not exported: bounded
     empty = gauge_samples([], None, sources)                 # a fresh store: the same series
     assert [(n, ls) for n, ls, _ in empty] == [(n, ls) for n, ls, _ in samples]
+
+
+def test_duration_buckets_match_the_edges_on_every_backend(engine, settings):
+    """Bucket i holds [DURATION_EDGES[i], DURATION_EDGES[i + 1]): every edge, the value below
+    it and the open top bucket land where the domain's edges say, in SQL on each backend."""
+    picks = [DURATION_EDGES[i] for i in (0, 1, 199, 200, 201, 250, len(DURATION_EDGES) - 2, len(DURATION_EDGES) - 1)]
+    durations = sorted({max(0, d + delta) for d in picks for delta in (-1, 0, 1)} | {10**9})
+    ingest_events(engine, settings, [{"event_id": f"d{ms}", "host": "boards.greenhouse.io", "schema_hash": "f",
+                                      "created_at": "2025-03-30T10:00:00", "duration_ms": ms} for ms in durations])
+    with engine.begin() as conn:
+        rebuild_daily_impact_partials(conn, date(2025, 3, 30), date(2025, 3, 30))
+    with engine.connect() as conn:
+        got = dict(conn.execute(select(daily_duration_buckets.c.bucket, daily_duration_buckets.c.n)).all())
+    expected: dict[int, int] = {}
+    for ms in durations:
+        b = bisect_right(DURATION_EDGES, ms) - 1
+        expected[b] = expected.get(b, 0) + 1
+    assert got == expected

@@ -12,7 +12,9 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Float, and_, case, cast, delete, func, insert, select
+from sqlalchemy import (
+    ARRAY, BigInteger, Connection, Float, Integer, and_, bindparam, case, cast, delete, func, insert, select,
+)
 
 from ..domain.impact import DURATION_EDGES, cells_from_rows, impact_rows
 from .aggregates import _count_if
@@ -26,9 +28,15 @@ CELL = ("host_family", "segment_key", "profile_used", "profile_source")
 IMPACT_COLUMNS = [c.name for c in learning_impact.columns]
 
 
-def _bucket_expr(column):
-    """Index of the duration bucket: one CASE over the fixed edges (portable to SQLite)."""
-    return case(*((column < edge, i) for i, edge in enumerate(DURATION_EDGES[1:])), else_=len(DURATION_EDGES) - 1)
+def _bucket_expr(conn: Connection, column):
+    """Index of the duration bucket: the number of upper edges at or below the value. On
+    PostgreSQL ``width_bucket`` over the edges as one bound array (a binary search); elsewhere
+    one CASE over the ~400 edges, which PostgreSQL would test one by one per row."""
+    uppers = [int(e) for e in DURATION_EDGES[1:]]
+    if conn.dialect.name == "postgresql":
+        return func.width_bucket(column, bindparam("duration_edges", uppers, type_=ARRAY(BigInteger)),
+                                 type_=Integer)
+    return case(*((column < edge, i) for i, edge in enumerate(uppers)), else_=len(uppers))
 
 
 def rebuild_daily_impact_partials(conn: Connection, start: date, end: date) -> tuple[int, int]:
@@ -48,7 +56,7 @@ def rebuild_daily_impact_partials(conn: Connection, start: date, end: date) -> t
         .group_by(*keys)
     )
     bucketed = (
-        select(*keys, _bucket_expr(ev.c.duration_ms).label("bucket"))
+        select(*keys, _bucket_expr(conn, ev.c.duration_ms).label("bucket"))
         .where(ev.c.event_day.between(start, end), ev.c.duration_ms.is_not(None))
         .subquery()
     )
