@@ -3,7 +3,7 @@ import io
 import json
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from stylehint_assets.domain.records import read_records
 from stylehint_assets.store.counters import read_counters
@@ -11,6 +11,7 @@ from stylehint_assets.store.ingest import ingest_records
 from stylehint_assets.store.schema import autofill_events, autofill_events_quarantine
 
 from .conftest import RECEIVED
+from .graph_helpers import ingest_events
 
 
 def ndjson(*records) -> bytes:
@@ -134,3 +135,45 @@ def test_counters_count_each_event_once_and_late_fields_when_first_filled(engine
     assert value("applylens_autofill_time_ms_bucket", le="1000") == 0
     assert value("applylens_autofill_time_ms_bucket", le="2500") == 1
     assert value("applylens_autofill_policy_total", policy="explore", host_family="greenhouse") == 1
+
+
+def test_day_summary_counts_events_forms_and_late_arrivals(engine, settings):
+    """What the autofill_events partitions show in the UI, against a count over the raw events."""
+    from stylehint_assets.store.aggregates import day_summary
+
+    def event(i, day, form, **kw):
+        return {"event_id": f"s{i}", "host": "boards.greenhouse.io", "schema_hash": form,
+                "created_at": f"2025-03-{day}T10:00:00", **kw}
+
+    first = [event(0, 29, "a", gen_style_id="x"), event(1, 29, "a", feedback_status="helpful"),
+               event(2, 29, "b"), event(3, 30, "a", gen_style_id="y", feedback_status="unhelpful")]
+    ingest_events(engine, settings, first, received_at=datetime(2025, 3, 30, 23))
+    ingest_events(engine, settings, [event(4, 29, "c"), event(5, 30, "a")], received_at=datetime(2025, 3, 31, 1))
+    with engine.connect() as conn:
+        days = day_summary(conn, date(2025, 3, 29), date(2025, 3, 30))
+    got = [tuple(r) for r in days[["events", "forms", "styled_runs", "with_feedback", "late_arrivals"]].itertuples(index=False)]
+    # the 29th: 4 events on forms a, b, c, all received on a later day; the 30th: one received on the 31st
+    assert [str(d) for d in days["event_day"]] == ["2025-03-29", "2025-03-30"]
+    assert got == [(4, 3, 1, 1, 4), (2, 1, 1, 1, 1)]
+    assert all(isinstance(v, int) for row in got for v in row)
+
+
+def test_a_bulk_load_refreshes_the_planner_statistics(engine, settings, monkeypatch):
+    import stylehint_assets.store.ingest as ingest_module
+
+    def planner_rows():
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'autofill_events'")).scalar()
+
+    monkeypatch.setattr(ingest_module, "ANALYZE_MIN_ROWS", 2)
+    events = [{"event_id": f"b{i}", "host": "boards.greenhouse.io", "schema_hash": "f"} for i in range(40)]
+    if engine.dialect.name != "postgresql":
+        assert not ingest_module.refresh_planner_statistics(engine, 40)   # SQLite: nothing to do
+        return
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE autofill_events"))   # the emptied table, as the planner sees it
+    ingest_events(engine, settings, events[:1])
+    assert planner_rows() == 0                       # below the bulk size: left to autovacuum
+    ingest_events(engine, settings, events[1:])
+    assert planner_rows() == 40                      # analyzed: the planner knows the 40 rows
+    assert not ingest_module.refresh_planner_statistics(engine, 3)   # 3 new rows is not 10 % of 40

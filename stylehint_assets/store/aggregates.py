@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, Float, String, and_, case, cast, column, delete, func, insert, literal, select, true
+from sqlalchemy import BigInteger, Connection, Float, String, and_, case, cast, column, delete, func, insert, literal, select, true
 
 from .engine import lock_table_writes
 from .schema import (
@@ -26,21 +26,36 @@ def _count_if(condition):
 
 
 def day_summary(conn: Connection, start: date, end: date) -> pd.DataFrame:
-    """Per event day: events, forms, styled runs, feedback, and late arrivals (received after the day)."""
+    """Per event day: events, forms, styled runs, feedback, and late arrivals (received after the day).
+
+    Grouped per form first, then per day: counting the day's forms is then counting rows, which
+    is cheaper than a ``count(DISTINCT ...)`` that sorts every event."""
     received_day = func.date(ev.c.received_at) if conn.dialect.name == "sqlite" else cast(ev.c.received_at, type_=ev.c.event_day.type)
-    q = (
+    per_form = (
         select(
             ev.c.event_day,
             func.count().label("events"),
-            func.count(func.distinct(ev.c.host + "\x1f" + ev.c.schema_hash)).label("forms"),
             func.count(ev.c.gen_style_id).label("styled_runs"),
             func.count(ev.c.feedback_status).label("with_feedback"),
             _count_if(cast(received_day, String) > cast(ev.c.event_day, String)).label("late_arrivals"),
             func.max(ev.c.updated_at).label("max_updated_at"),
         )
         .where(ev.c.event_day.between(start, end))
-        .group_by(ev.c.event_day)
-        .order_by(ev.c.event_day)
+        .group_by(ev.c.event_day, ev.c.host, ev.c.schema_hash)
+        .subquery()
+    )
+    q = (
+        select(
+            per_form.c.event_day,
+            cast(func.sum(per_form.c.events), BigInteger).label("events"),
+            func.count().label("forms"),
+            cast(func.sum(per_form.c.styled_runs), BigInteger).label("styled_runs"),
+            cast(func.sum(per_form.c.with_feedback), BigInteger).label("with_feedback"),
+            cast(func.sum(per_form.c.late_arrivals), BigInteger).label("late_arrivals"),
+            func.max(per_form.c.max_updated_at).label("max_updated_at"),
+        )
+        .group_by(per_form.c.event_day)
+        .order_by(per_form.c.event_day)
     )
     return pd.DataFrame(conn.execute(q).mappings().all(),
                         columns=["event_day", "events", "forms", "styled_runs", "with_feedback", "late_arrivals", "max_updated_at"])

@@ -33,6 +33,7 @@ INGEST_LOCK_KEY = 0x5354594C  # "STYL": one advisory lock for all ingests
 STORED_COLUMNS = [c.name for c in autofill_events.columns]
 QUARANTINE_COLUMNS = ["received_at", "source", "line_no", "reason", "raw", "raw_bytes"]
 UPDATED_COLUMNS = [c for c in STORED_COLUMNS if c not in ("event_id", "received_at")]
+ANALYZE_MIN_ROWS = 10_000   # a bulk load: at least this many new events, and 10 % of those known
 
 
 @dataclass
@@ -148,6 +149,25 @@ def _quarantine(conn: Connection, rejected: list[tuple[Record, Rejection]], rece
     ], QUARANTINE_COLUMNS)
 
 
+def refresh_planner_statistics(engine: Engine, inserted: int) -> bool:
+    """ANALYZE the events after a bulk load (PostgreSQL), instead of waiting for autovacuum.
+
+    The planner would otherwise plan the next aggregation for the table it last sampled: right
+    after loading a million events into an empty store it expected 1,635 rows in the window,
+    chose a plan without parallel workers, and the field-map aggregation took 5.1 s instead
+    of 2.2 s. Returns whether it analyzed."""
+    if engine.dialect.name != "postgresql" or inserted < ANALYZE_MIN_ROWS:
+        return False
+    with engine.begin() as conn:
+        known = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+                             {"t": autofill_events.name}).scalar()
+        if known is not None and inserted < 0.1 * known:
+            return False
+        conn.execute(text(f"ANALYZE {conn.dialect.identifier_preparer.format_table(autofill_events)}"))
+    log.info("analyzed autofill_events after a bulk load", extra={"inserted": inserted})
+    return True
+
+
 def _occurrence_key(raw: str) -> int:
     """A fixed-size, deterministic key for counting identical raw records (keeping the raw text of
     every record without event_id would hold the whole input in memory)."""
@@ -212,5 +232,6 @@ def ingest_records(
             pending.result()
             if progress:
                 progress(report)
+    refresh_planner_statistics(engine, report.inserted)
     log.info("ingest done", extra={"report": report.as_json()})
     return report
