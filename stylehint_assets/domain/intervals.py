@@ -16,6 +16,7 @@ experiment read-outs can prefer well-supported styles and show their uncertainty
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -263,16 +264,23 @@ def _binomial_cdf_table(n: int, q: float) -> tuple[int, list[float]]:
     """(k0, F) with F[i] = P(B <= k0 + i), B ~ Binomial(n, q), over the range where it moves.
 
     Below k0 the mass is < 1e-30 and is taken as 0, so large n costs O(sqrt(n)), not O(n).
+    The probabilities come from the mode outwards by the ratio of neighbours (one lgamma in
+    all, not three per term); starting at the largest term, nothing that matters underflows.
     """
     sigma = math.sqrt(n * q * (1.0 - q))
     k0 = max(0, int(n * q - 40.0 * sigma - 40))
     k1 = min(n, int(n * q + 40.0 * sigma + 40))
-    lq, l1q, lgn = math.log(q), math.log1p(-q), math.lgamma(n + 1)
-    cdf, total = [], 0.0
-    for k in range(k0, k1 + 1):
-        total += math.exp(lgn - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * lq + (n - k) * l1q)
-        cdf.append(min(total, 1.0))
-    return k0, cdf
+    mode = min(max(int((n + 1) * q), k0), k1)
+    odds = q / (1.0 - q)
+    pmf = [0.0] * (k1 - k0 + 1)
+    p = pmf[mode - k0] = math.exp(math.lgamma(n + 1) - math.lgamma(mode + 1) - math.lgamma(n - mode + 1)
+                                  + mode * math.log(q) + (n - mode) * math.log1p(-q))
+    for k in range(mode, k0, -1):          # P(k - 1) = P(k) * k / ((n - k + 1) * odds)
+        p = pmf[k - 1 - k0] = p * k / ((n - k + 1) * odds)
+    p = pmf[mode - k0]
+    for k in range(mode, k1):              # P(k + 1) = P(k) * (n - k) * odds / (k + 1)
+        p = pmf[k + 1 - k0] = p * (n - k) * odds / (k + 1)
+    return k0, [min(total, 1.0) for total in itertools.accumulate(pmf)]
 
 
 def quantile_interval(sorted_values: Sequence[float], q: float,
