@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, text
+from sqlalchemy import ARRAY, Connection, Engine, String, bindparam, func, select, text
 
 from ..config import Settings
 from ..domain.counters import CounterBatch, host_label
@@ -77,10 +77,11 @@ def _lock(conn: Connection) -> None:
 
 
 def _stored(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
-    rows = conn.execute(
-        select(autofill_events).where(autofill_events.c.event_id.in_(bindparam("ids", expanding=True))),
-        {"ids": ids},
-    ).mappings()
+    if conn.dialect.name == "postgresql":   # one array parameter, not thousands of bound values
+        match = autofill_events.c.event_id == func.any(bindparam("ids", type_=ARRAY(String)))
+    else:
+        match = autofill_events.c.event_id.in_(bindparam("ids", expanding=True))
+    rows = conn.execute(select(autofill_events).where(match), {"ids": ids}).mappings()
     return {r["event_id"]: dict(r) for r in rows}
 
 
