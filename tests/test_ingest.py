@@ -177,3 +177,13 @@ def test_a_bulk_load_refreshes_the_planner_statistics(engine, settings, monkeypa
     ingest_events(engine, settings, events[1:])
     assert planner_rows() == 40                      # analyzed: the planner knows the 40 rows
     assert not ingest_module.refresh_planner_statistics(engine, 3)   # 3 new rows is not 10 % of 40
+
+
+def test_copy_text_escapes_every_special_and_writes_json_columns_as_documents():
+    from stylehint_assets.store.bulk import copy_text
+
+    rows = [{"s": "a\tb\nc\\N\rd", "n": None, "i": 7, "f": 0.1, "b": False, "d": date(2025, 3, 30),
+             "t": datetime(2025, 3, 30, 10, 0, 0, 5), "j": {"k\t": "ü\n"}, "js": "plain", "jn": None}]
+    line = copy_text(rows, ["s", "n", "i", "f", "b", "d", "t", "j", "js", "jn"], frozenset({"j", "js", "jn"}))
+    assert line == ("a\\tb\\nc\\\\N\\rd\t\\N\t7\t0.1\tf\t2025-03-30\t2025-03-30T10:00:00.000005\t"
+                    '{"k\\\\t":"ü\\\\n"}\t"plain"\t\\N\n')

@@ -1,23 +1,26 @@
-"""Bulk writes for the ingest path: on PostgreSQL the whole batch travels as one JSON document
-that the server unpacks with ``json_populate_recordset``; elsewhere (SQLite) the portable
-multi-row ``INSERT`` / ``UPDATE``.
+"""Bulk writes: on PostgreSQL inserts travel as ``COPY … FROM STDIN`` text and updates as one
+JSON document that the server unpacks with ``json_populate_recordset``; elsewhere (SQLite)
+the portable multi-row ``INSERT`` / ``UPDATE``.
 
-Why one JSON document: serialising a 5,000-row batch is then one ``json.dumps`` call in C
-(about half the client CPU of building COPY text field by field in Python, measured on the
-benchmark's events), the statement is one round trip with one bound parameter (no SQL
-built from data), and the server, not the ingesting process, parses it into typed columns.
-It runs in the caller's transaction, so it commits or rolls back with the rest of the batch.
-Types round-trip exactly: text verbatim (JSON string escapes), timestamps and dates as
-ISO-8601, JSON ``null`` as SQL ``NULL`` (what ``JSON(none_as_null=True)`` stores too).
+Why COPY for inserts: on 100,000 benchmark events the server loads COPY text in 0.9 s and
+the same rows from one JSON document in 3.0 s (``json_populate_recordset`` parses the
+document, then every field again through its column's input function), and building the
+COPY text costs the client less than the JSON document (1.5 s against 1.9 s). No SQL is
+built from data: values travel in the COPY stream, escaped by the text format's rules.
+Both run in the caller's transaction, so they commit or roll back with the rest of the batch.
+Types round-trip exactly: text verbatim, timestamps and dates as ISO-8601, ``None`` as SQL
+``NULL`` (what ``JSON(none_as_null=True)`` stores too).
 """
 from __future__ import annotations
 
+import io
 import json
+import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, text, update
+from sqlalchemy import JSON, Connection, Table, bindparam, insert, text, update
 
 
 def _iso(value: Any) -> str:
@@ -29,6 +32,51 @@ def _iso(value: Any) -> str:
 def _document(rows: Sequence[dict[str, Any]]) -> str:
     # allow_nan=False: NaN/Infinity are not JSON; the decoder rejects them before they get here.
     return json.dumps(rows, default=_iso, allow_nan=False, separators=(",", ":"))
+
+
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_encode_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_iso).encode
+
+
+def _copy_escape(text: str) -> str:
+    return text.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(text) else text
+
+
+def _copy_field(value: Any) -> str:
+    """One value in COPY's text format: ``\\N`` for NULL, backslash escapes for the rest."""
+    kind = type(value)
+    if value is None:
+        return "\\N"
+    if kind is str:
+        return _copy_escape(value)
+    if kind is int:
+        return str(value)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(float(value))
+    raise TypeError(f"cannot store {kind.__name__} through COPY")
+
+
+def _copy_json(value: Any) -> str:
+    return "\\N" if value is None else _copy_escape(_encode_json(value))
+
+
+def copy_text(rows: Sequence[dict[str, Any]], columns: Sequence[str], json_columns: frozenset[str] = frozenset()) -> str:
+    """The rows as COPY text: tab-separated fields in ``columns`` order, one line per row; the
+    values of ``json_columns`` as JSON documents (a string there is a JSON string)."""
+    fields = [(c, _copy_json if c in json_columns else _copy_field) for c in columns]
+    lines = ["\t".join([encode(row.get(c)) for c, encode in fields]) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def json_columns(table: Table) -> frozenset[str]:
+    return frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
 
 
 def _names(conn: Connection, table: Table, columns: Sequence[str]) -> tuple[str, list[str]]:
@@ -44,11 +92,12 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], 
         conn.execute(insert(table), [{c: r.get(c) for c in columns} for r in rows])
         return len(rows)
     name, cols = _names(conn, table, columns)
-    listed = ", ".join(cols)
-    # Identifiers come from the schema; the data is one bound parameter.
-    conn.execute(text(f"INSERT INTO {name} ({listed}) SELECT {listed} "
-                      f"FROM json_populate_recordset(NULL::{name}, CAST(:doc AS json))"),
-                 {"doc": _document(rows)})
+    cursor = conn.connection.dbapi_connection.cursor()   # the transaction's own connection
+    try:
+        # Identifiers come from the schema; the data travels in the COPY stream.
+        cursor.copy_expert(f"COPY {name} ({', '.join(cols)}) FROM STDIN", io.StringIO(copy_text(rows, columns, json_columns(table))))
+    finally:
+        cursor.close()
     return len(rows)
 
 
