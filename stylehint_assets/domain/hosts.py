@@ -46,7 +46,13 @@ def normalize_host(value: str) -> str | None:
 
 def host_family(host: str, families: Mapping[str, tuple[str, ...]] = DEFAULT_FAMILIES) -> str:
     """The ATS family whose suffix the host equals or ends with on a label boundary."""
-    for family, suffixes in families.items():
+    return _host_family(host, tuple(families.items()))
+
+
+@lru_cache(maxsize=65536)
+def _host_family(host: str, families: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+    """Cached (bounded): the ingest asks once per event, and hosts repeat across events."""
+    for family, suffixes in families:
         for suffix in suffixes:
             if host == suffix or host.endswith("." + suffix):
                 return family
