@@ -27,7 +27,6 @@ Usage: ``python benchmarks/eval_ranking.py --sizes 5000,20000,60000 --seeds 1,2,
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from collections import defaultdict

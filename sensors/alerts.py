@@ -17,12 +17,13 @@ from typing import Any
 import dagster as dg
 
 from resources import LearningStore
+from stylehint_assets.clock import utcnow
 from stylehint_assets.config import Settings
 from stylehint_assets.snapshot_checks import CHECK_DESCRIPTIONS
 from stylehint_assets.store import alerts as outbox
 
 from .alertmanager import AlertmanagerDown, payload, post_alerts
-from .common import AGG_OFF, dump_cursor, read_cursor, utcnow
+from .common import AGG_OFF, dump_cursor, read_cursor
 from .instance_history import CheckFailure, RunFailure, failed_check_evaluations, run_failures
 
 CHECK_KEYS = [dg.AssetCheckKey(dg.AssetKey("style_hints"), name) for name in CHECK_DESCRIPTIONS]

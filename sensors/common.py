@@ -2,22 +2,19 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 import dagster as dg
 
+from stylehint_assets.config import Settings
+from stylehint_assets.jobs import AGGREGATION_JOBS
 from stylehint_assets.partitions import daily_partitions
 
 TRIGGER_TAG = "stylehint/trigger"
 AGG_OFF = "COMPANION_AUTOFILL_AGG_ENABLED=0: sensor-driven aggregation is off; nothing was read or requested"
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
              dg.DagsterRunStatus.STARTED]
-
-
-def utcnow() -> datetime:
-    """Naive UTC, like the store's timestamps."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def last_partition_day(now: datetime) -> date:
@@ -38,18 +35,18 @@ def dump_cursor(value: dict[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-AGGREGATION_JOBS = ["publish_style_hints", "refresh_daily_partials"]
+def runs_in_flight(instance: dg.DagsterInstance) -> int:
+    """Queued or running aggregation runs (at most a handful are looked at)."""
+    return sum(len(instance.get_run_records(dg.RunsFilter(job_name=job.name, statuses=IN_FLIGHT), limit=5))
+               for job in AGGREGATION_JOBS)
 
 
-def runs_in_flight(instance: dg.DagsterInstance, job_names: list[str] = AGGREGATION_JOBS) -> int:
-    """Queued or running runs of these jobs (at most a handful are looked at)."""
-    return sum(len(instance.get_run_records(dg.RunsFilter(job_name=name, statuses=IN_FLIGHT), limit=5))
-               for name in job_names)
-
-
-def busy_reason(instance: dg.DagsterInstance) -> str | None:
-    """The aggregation sensors wait while aggregation runs (a backfill, the schedule, their own
-    requests) are queued or running: those runs read the same days, and the next tick sees
-    what they left. The six-hourly schedule is not held back by this."""
+def aggregation_blocked(instance: dg.DagsterInstance, settings: Settings) -> str | None:
+    """Why an aggregation sensor requests nothing now, or None. Off by the switch; or waiting
+    while aggregation runs (a backfill, the schedule, their own requests) are queued or
+    running: those runs read the same days, and the next tick sees what they left. The
+    six-hourly schedule is not held back by this."""
+    if not settings.agg_enabled:
+        return AGG_OFF
     busy = runs_in_flight(instance)
     return f"waiting: {busy}+ aggregation run(s) queued or running" if busy else None

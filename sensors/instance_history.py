@@ -7,9 +7,11 @@ changes it, this module is what to fix. Run failures use the public ``fetch_run_
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 import dagster as dg
+
+from stylehint_assets.clock import utc_from_timestamp
 
 FAILED_BECAUSE_OF_CHECKS = "DagsterAssetCheckFailedError"
 PAGE = 100
@@ -37,10 +39,6 @@ class RunFailure:
     at: datetime
     failed_steps: tuple[str, ...]
     covered_by_checks: bool   # every failed step failed only because blocking checks failed
-
-
-def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).replace(tzinfo=None)
 
 
 def run_partition(instance: dg.DagsterInstance, run_id: str) -> str:
@@ -77,7 +75,7 @@ def failed_check_evaluations(instance: dg.DagsterInstance, check_key: dg.AssetCh
         out.append(CheckFailure(
             record_id=r.id, asset=check_key.asset_key.to_user_string(), check=check_key.name, run_id=r.run_id,
             severity=evaluation.severity.value, partition=evaluation.partition or r.partition or run_partition(instance, r.run_id),
-            description=evaluation.description or "", at=_utc(r.create_timestamp),
+            description=evaluation.description or "", at=utc_from_timestamp(r.create_timestamp),
             metadata={k: str(getattr(v, "value", v))[:200] for k, v in (evaluation.metadata or {}).items()},
         ))
     return out
@@ -98,7 +96,7 @@ def run_failures(instance: dg.DagsterInstance, cursor: str | None, limit: int = 
         message = (record.event_log_entry.dagster_event.message or "") if record.event_log_entry.dagster_event else ""
         out.append(RunFailure(
             run_id=run_id, job_name=run.dagster_run.job_name if run else "", partition=run_partition(instance, run_id),
-            message=message.splitlines()[0][:500] if message else "", at=_utc(record.timestamp),
+            message=message.splitlines()[0][:500] if message else "", at=utc_from_timestamp(record.timestamp),
             failed_steps=tuple(sorted({k for k, _ in errors if k})), covered_by_checks=covered,
         ))
     return out, (result.cursor if result.records else cursor)

@@ -14,17 +14,18 @@ failed run is not retried in a loop (its failure is alerted; re-run it from the 
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import dagster as dg
 
 from resources import LearningStore
+from stylehint_assets.clock import utc_from_timestamp
 from stylehint_assets.config import Settings
 from stylehint_assets.jobs import daily_partials_job, publish_hints_job
-from stylehint_assets.runner import RANGE_END_TAG, RANGE_START_TAG
+from stylehint_assets.runner import RANGE_END_TAG, RANGE_START_TAG, window_for
 from stylehint_assets.store.backlog import DayBacklog, newest_rebuild, published_as_of, stale_days
 
-from .common import AGG_OFF, TRIGGER_TAG, busy_reason
+from .common import TRIGGER_TAG, aggregation_blocked
 
 
 def day_ranges(days: list[DayBacklog]) -> list[list[DayBacklog]]:
@@ -50,7 +51,7 @@ def snapshot_started(instance: dg.DagsterInstance, run_id: str | None, published
     is not in this instance (e.g. published by the CLI on another instance)."""
     record = instance.get_run_record_by_id(run_id) if run_id else None
     if record is not None and record.start_time:
-        return datetime.fromtimestamp(record.start_time, tz=timezone.utc).replace(tzinfo=None)
+        return utc_from_timestamp(record.start_time)
     return published_at
 
 
@@ -61,15 +62,13 @@ def build_late_events_sensor(interval_seconds: int) -> dg.SensorDefinition:
                            "then re-run the published snapshot whose window includes them.")
     def late_events_sensor(context: dg.SensorEvaluationContext, store: LearningStore,
                            settings: dg.ResourceParam[Settings]):
-        if not settings.agg_enabled:
-            return dg.SkipReason(AGG_OFF)
-        if busy := busy_reason(context.instance):
-            return dg.SkipReason(busy)
-        with store.engine.connect() as conn:
+        if blocked := aggregation_blocked(context.instance, settings):
+            return dg.SkipReason(blocked)
+        with store.connect() as conn:
             as_of, published_at, run_id = published_as_of(conn)
             if as_of is None:
                 return dg.SkipReason("nothing published yet: no snapshot can be late")
-            start: date = max(settings.start_date, as_of - timedelta(days=settings.lookback_days - 1))
+            start, _ = window_for(as_of, settings)
             end = as_of - timedelta(days=1)
             backlog = stale_days(conn, start, end) if start <= end else []
             rebuilt = newest_rebuild(conn, start, end) if start <= end else None

@@ -16,11 +16,12 @@ from datetime import date, datetime
 import dagster as dg
 
 from resources import LearningStore
+from stylehint_assets.clock import utcnow
 from stylehint_assets.config import Settings
 from stylehint_assets.jobs import publish_hints_job
 from stylehint_assets.store.backlog import DayBacklog, published_as_of, stale_days
 
-from .common import AGG_OFF, TRIGGER_TAG, busy_reason, dump_cursor, last_partition_day, read_cursor, utcnow
+from .common import TRIGGER_TAG, aggregation_blocked, dump_cursor, last_partition_day, read_cursor
 
 MAX_DAYS_PER_TICK = 7
 
@@ -62,14 +63,12 @@ def build_new_events_sensor(interval_seconds: int) -> dg.SensorDefinition:
                            "(STYLEHINT_NEW_EVENTS_MAX_AGE_MINUTES): re-run the affected days down to published hints.")
     def new_events_sensor(context: dg.SensorEvaluationContext, store: LearningStore,
                           settings: dg.ResourceParam[Settings]):
-        if not settings.agg_enabled:
-            return dg.SkipReason(AGG_OFF)
-        if busy := busy_reason(context.instance):
-            return dg.SkipReason(busy)
+        if blocked := aggregation_blocked(context.instance, settings):
+            return dg.SkipReason(blocked)
         cursor = read_cursor(context)
         watermark = datetime.fromisoformat(cursor["watermark"]) if cursor.get("watermark") else None
         now = utcnow()
-        with store.engine.connect() as conn:
+        with store.connect() as conn:
             as_of, _, _ = published_as_of(conn)
             if as_of is None:
                 return dg.SkipReason("nothing published yet: the first snapshot comes from the schedule, "

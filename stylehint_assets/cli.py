@@ -9,7 +9,6 @@ import sys
 import warnings
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pandas as pd

@@ -10,7 +10,7 @@ from sensors import build_sensors
 from sensors.agg_runs import AGG_RUN_SENSORS
 from .config import Settings
 from .assets import ASSETS
-from .jobs import daily_partials_job, publish_hints_job
+from .jobs import AGGREGATION_JOBS
 from .schedules import six_hourly_hints
 
 # The publish job mixes single-run daily assets with per-day window assets; Dagster then backfills
@@ -24,7 +24,7 @@ def build_definitions(store: LearningStore | None = None, settings: Settings | N
     settings = settings or settings_from_env()
     return dg.Definitions(
         assets=ASSETS,
-        jobs=[publish_hints_job, daily_partials_job],
+        jobs=AGGREGATION_JOBS,
         schedules=[six_hourly_hints],
         sensors=[*AGG_RUN_SENSORS, *build_sensors(settings.sensor_interval_seconds)],
         resources={"store": store or LearningStore.from_env(), "settings": settings},

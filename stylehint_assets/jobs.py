@@ -20,3 +20,6 @@ daily_partials_job = dg.define_asset_job(
     partitions_def=daily_partitions,
     description="Re-aggregate the per-day partials of a range of event days.",
 )
+
+# The jobs that aggregate: counted by the agg-run sensors, and waited for by the aggregation sensors.
+AGGREGATION_JOBS = [publish_hints_job, daily_partials_job]

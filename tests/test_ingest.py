@@ -3,7 +3,7 @@ import io
 import json
 from datetime import date, datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from stylehint_assets.domain.records import read_records
 from stylehint_assets.store.counters import read_counters

@@ -264,5 +264,5 @@ def test_serve_binds_loopback_by_default_and_sensors_are_registered():
     for name in ("agg_run_ok_counter", "agg_run_err_counter"):
         sensor = defs.resolve_sensor_def(name) if hasattr(defs, "resolve_sensor_def") else defs.get_sensor_def(name)
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    from sensors.agg_runs import AGG_JOBS
+    from sensors.agg_runs import AGGREGATION_JOBS as AGG_JOBS
     assert {j.name for j in AGG_JOBS} == {"publish_style_hints", "refresh_daily_partials"}

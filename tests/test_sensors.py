@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta
 import dagster as dg
 import pytest
 
-from sensors.common import utcnow
+from stylehint_assets.clock import utcnow
 from sensors.late_events import day_ranges
 from sensors.new_events import plan_new_events
 from stylehint_assets.runner import RANGE_END_TAG, RANGE_START_TAG

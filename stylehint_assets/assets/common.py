@@ -1,6 +1,6 @@
 """Shared asset header fields and helpers for window reads and metadata."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import dagster as dg
 import pandas as pd
@@ -13,10 +13,6 @@ IMPACT_GROUP = "impact"
 # Daily assets read a day's events; one run can cover a whole range of days (backfills, windows).
 DAILY_BACKFILL = dg.BackfillPolicy.single_run()
 RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:

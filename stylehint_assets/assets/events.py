@@ -4,7 +4,8 @@ import dagster as dg
 
 from resources import LearningStore
 from ..store import aggregates, impact
-from .common import DAILY_BACKFILL, EVENTS_GROUP, OWNERS, RETRY, partition_days, preview, utcnow
+from ..clock import utcnow
+from .common import DAILY_BACKFILL, EVENTS_GROUP, OWNERS, RETRY, partition_days, preview
 from ..partitions import daily_partitions
 
 

@@ -18,7 +18,8 @@ from ..store.backlog import newest_event_at
 from ..store.schema import form_profile_snapshots
 from ..metrics.push import push_run_series
 from ..store.snapshots import build_style_hints, publish
-from .common import HINTS_GROUP, OWNERS, RETRY, as_of_day, preview, utcnow
+from ..clock import utcnow
+from .common import HINTS_GROUP, OWNERS, RETRY, as_of_day, preview
 from .profiles import form_profiles
 from .style_stats import family_style_stats, form_style_stats, segment_style_stats
 

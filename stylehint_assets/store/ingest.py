@@ -7,18 +7,18 @@ IMMEDIATE`` on SQLite), which makes the merge and the counters exact under concu
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
 from sqlalchemy import ARRAY, Connection, Engine, String, bindparam, func, select, text
 
+from ..clock import utcnow
 from ..config import Settings
 from ..domain.counters import CounterBatch, host_label
 from ..domain.events import CLIENT_FIELDS, Rejection, derive, merge, validate
@@ -58,10 +58,6 @@ class IngestReport:
             "unchanged": self.unchanged,
             "days": sorted(d.isoformat() for d in self.days),
         }
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def assigned_event_id(raw: str, occurrence: int) -> str:
