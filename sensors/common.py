@@ -11,7 +11,6 @@ from stylehint_assets.config import Settings
 from stylehint_assets.jobs import AGGREGATION_JOBS
 from stylehint_assets.partitions import daily_partitions
 
-TRIGGER_TAG = "stylehint/trigger"
 AGG_OFF = "COMPANION_AUTOFILL_AGG_ENABLED=0: sensor-driven aggregation is off; nothing was read or requested"
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
              dg.DagsterRunStatus.STARTED]

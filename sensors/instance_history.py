@@ -12,6 +12,7 @@ from datetime import datetime
 import dagster as dg
 
 from stylehint_assets.clock import utc_from_timestamp
+from stylehint_assets.runner import RANGE_END_TAG, RANGE_START_TAG
 
 FAILED_BECAUSE_OF_CHECKS = "DagsterAssetCheckFailedError"
 PAGE = 100
@@ -49,7 +50,7 @@ def run_partition(instance: dg.DagsterInstance, run_id: str) -> str:
     tags = record.dagster_run.tags
     if tags.get("dagster/partition"):
         return tags["dagster/partition"]
-    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
     return f"{start}...{end}" if start and end else ""
 
 

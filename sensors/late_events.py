@@ -22,10 +22,11 @@ from resources import LearningStore
 from stylehint_assets.clock import utc_from_timestamp
 from stylehint_assets.config import Settings
 from stylehint_assets.jobs import daily_partials_job, publish_hints_job
-from stylehint_assets.runner import RANGE_END_TAG, RANGE_START_TAG, window_for
-from stylehint_assets.store.backlog import DayBacklog, newest_rebuild, published_as_of, stale_days
+from stylehint_assets.runner import RANGE_END_TAG, RANGE_START_TAG, TRIGGER_TAG, window_for
+from stylehint_assets.store.backlog import DayBacklog, newest_rebuild, stale_days
+from stylehint_assets.store.reads import published_as_of
 
-from .common import TRIGGER_TAG, aggregation_blocked
+from .common import aggregation_blocked
 
 
 def day_ranges(days: list[DayBacklog]) -> list[list[DayBacklog]]:

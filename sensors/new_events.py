@@ -19,9 +19,11 @@ from resources import LearningStore
 from stylehint_assets.clock import utcnow
 from stylehint_assets.config import Settings
 from stylehint_assets.jobs import publish_hints_job
-from stylehint_assets.store.backlog import DayBacklog, published_as_of, stale_days
+from stylehint_assets.store.backlog import DayBacklog, stale_days
+from stylehint_assets.runner import TRIGGER_TAG
+from stylehint_assets.store.reads import published_as_of
 
-from .common import TRIGGER_TAG, aggregation_blocked, dump_cursor, last_partition_day, read_cursor
+from .common import aggregation_blocked, dump_cursor, last_partition_day, read_cursor
 
 MAX_DAYS_PER_TICK = 7
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from .groups import EVENTS_GROUP
 from .partitions import daily_partitions
 
 # Everything for one as-of day, down to the served profiles.
@@ -16,7 +17,7 @@ publish_hints_job = dg.define_asset_job(
 # The per-day assets only: what a window needs upstream, over a range in one run.
 daily_partials_job = dg.define_asset_job(
     "refresh_daily_partials",
-    selection=dg.AssetSelection.groups("events"),
+    selection=dg.AssetSelection.groups(EVENTS_GROUP),
     partitions_def=daily_partitions,
     description="Re-aggregate the per-day partials of a range of event days.",
 )

@@ -14,9 +14,11 @@ from pathlib import Path
 import dagster as dg
 
 from .config import Settings
+from .groups import HINTS_GROUP, IMPACT_GROUP, STATS_GROUP
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+TRIGGER_TAG = "stylehint/trigger"   # who asked for a run: cli, schedule, new_events_sensor, ...
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -101,7 +103,7 @@ def materialize_as_of(defs: dg.Definitions, instance: dg.DagsterInstance, as_of:
     if as_of < settings.start_date:
         raise RunFailed(f"{as_of} is before the first partition {settings.start_date} (STYLEHINT_START_DATE)")
     start, end = window_for(as_of, settings)
-    tags = {"stylehint/trigger": "cli", **(tags or {})}
+    tags = {TRIGGER_TAG: "cli", **(tags or {})}
     kwargs = {"instance": instance, "run_config": QUIET}
     days = defs.resolve_job_def("refresh_daily_partials").execute_in_process(
         tags={**tags, RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()},
@@ -110,7 +112,7 @@ def materialize_as_of(defs: dg.Definitions, instance: dg.DagsterInstance, as_of:
     first = _check(days, f"daily partials {start}..{end}")
     snapshot = defs.resolve_job_def("publish_style_hints").execute_in_process(
         partition_key=as_of.isoformat(), tags=tags,
-        asset_selection=list(dg.AssetSelection.groups("style_stats", "hints", "impact").resolve(defs.resolve_asset_graph())),
+        asset_selection=list(dg.AssetSelection.groups(STATS_GROUP, HINTS_GROUP, IMPACT_GROUP).resolve(defs.resolve_asset_graph())),
         raise_on_error=False, **kwargs,
     )
     second = _check(snapshot, f"snapshot as of {as_of}")

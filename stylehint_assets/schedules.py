@@ -6,6 +6,7 @@ import dagster as dg
 
 from .config import Settings
 from .jobs import publish_hints_job
+from .runner import TRIGGER_TAG
 
 
 def scheduled_days(tick: datetime) -> list[str]:
@@ -24,6 +25,6 @@ def six_hourly_hints(context: dg.ScheduleEvaluationContext):
     tick = context.scheduled_execution_time
     return [
         dg.RunRequest(run_key=f"six_hourly:{day}:{tick.isoformat()}", partition_key=day,
-                      tags={"stylehint/trigger": "schedule"})
+                      tags={TRIGGER_TAG: "schedule"})
         for day in scheduled_days(tick)
     ]

@@ -6,10 +6,6 @@ import dagster as dg
 import pandas as pd
 
 OWNERS = ["team:data-platform"]
-EVENTS_GROUP = "events"
-STATS_GROUP = "style_stats"
-HINTS_GROUP = "hints"
-IMPACT_GROUP = "impact"
 # Daily assets read a day's events; one run can cover a whole range of days (backfills, windows).
 DAILY_BACKFILL = dg.BackfillPolicy.single_run()
 RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)

@@ -5,7 +5,8 @@ import dagster as dg
 from resources import LearningStore
 from ..store import aggregates, impact
 from ..clock import utcnow
-from .common import DAILY_BACKFILL, EVENTS_GROUP, OWNERS, RETRY, partition_days, preview
+from ..groups import EVENTS_GROUP
+from .common import DAILY_BACKFILL, OWNERS, RETRY, partition_days, preview
 from ..partitions import daily_partitions
 
 
@@ -26,13 +27,12 @@ def autofill_events(context: dg.AssetExecutionContext, store: LearningStore) -> 
     start, end = partition_days(context)
     with store.connect() as conn:
         days = aggregates.day_summary(conn, start, end)
-    events = int(days["events"].sum()) if not days.empty else 0
     return dg.MaterializeResult(metadata={
-        "events": events,
+        "events": int(days["events"].sum()),
         "days_with_events": len(days),
         "forms": int(days["forms"].max()) if not days.empty else 0,
-        "late_arrivals": int(days["late_arrivals"].sum()) if not days.empty else 0,
-        "with_feedback": int(days["with_feedback"].sum()) if not days.empty else 0,
+        "late_arrivals": int(days["late_arrivals"].sum()),
+        "with_feedback": int(days["with_feedback"].sum()),
         "store": store.display_url,
         "by_day": preview(days.drop(columns=["max_updated_at"]), rows=31),
     })

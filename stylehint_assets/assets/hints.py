@@ -19,7 +19,8 @@ from ..store.schema import form_profile_snapshots
 from ..metrics.push import push_run_series
 from ..store.snapshots import build_style_hints, publish
 from ..clock import utcnow
-from .common import HINTS_GROUP, OWNERS, RETRY, as_of_day, preview
+from ..groups import HINTS_GROUP
+from .common import OWNERS, RETRY, as_of_day, preview
 from .profiles import form_profiles
 from .style_stats import family_style_stats, form_style_stats, segment_style_stats
 
@@ -91,8 +92,7 @@ def served_form_profiles(context: dg.AssetExecutionContext, store: LearningStore
         result = publish(conn, as_of, utcnow(), context.run_id)
     if not result.published:
         context.log.info(f"not published: snapshot {result.current_as_of} is newer than {as_of}")
-    if settings.pushgateway_url:  # the run-level totals, after the publish committed (SPEC 7)
-        push_run_series(store.engine, settings)
+    push_run_series(store.engine, settings)   # run-level totals after the commit (SPEC 7); no-op without a Pushgateway
     return dg.MaterializeResult(metadata={
         "published": result.published,
         "profiles": result.profiles,

@@ -6,7 +6,8 @@ from resources import LearningStore
 from stylehint_assets.config import Settings
 from ..partitions import daily_partitions, lookback_window
 from ..store import impact
-from .common import IMPACT_GROUP, OWNERS, RETRY, as_of_day, preview, window_days
+from ..groups import IMPACT_GROUP
+from .common import OWNERS, RETRY, as_of_day, preview, window_days
 from .events import daily_impact_partials
 
 

@@ -6,7 +6,8 @@ from resources import LearningStore
 from stylehint_assets.config import Settings
 from ..partitions import daily_partitions, lookback_window
 from ..store.snapshots import build_form_profiles
-from .common import HINTS_GROUP, OWNERS, RETRY, as_of_day, preview, window_days
+from ..groups import HINTS_GROUP
+from .common import OWNERS, RETRY, as_of_day, preview, window_days
 from .events import daily_event_partials, daily_field_map_counts
 
 

@@ -5,7 +5,8 @@ import dagster as dg
 from resources import LearningStore
 from ..partitions import daily_partitions, lookback_window
 from ..store import aggregates
-from .common import OWNERS, RETRY, STATS_GROUP, as_of_day, preview, window_days
+from ..groups import STATS_GROUP
+from .common import OWNERS, RETRY, as_of_day, preview, window_days
 from .events import daily_event_partials
 
 _DESCRIPTIONS = {

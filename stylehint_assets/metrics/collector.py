@@ -17,7 +17,7 @@ from itertools import product
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from ..config import Settings
 from ..domain.counters import (
@@ -29,11 +29,10 @@ from ..domain.hosts import OTHER
 from ..domain.impact import GAUGE_HELP as IMPACT_HELP, gauge_samples as impact_gauge_samples
 from ..domain.segments import SEGMENTS
 from ..store.counters import read_counters
-from ..store.schema import publish_state
+from ..store.reads import published_as_of
 
 LAST_SUCCESS = "applylens_autofill_agg_last_success_timestamp_seconds"
 AGG_STATUSES = ("ok", "err")
-SOURCES = ("form", "segment", "family", "none")
 
 # name -> (help, label names); the order of the label names is the exposition order.
 COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -196,7 +195,7 @@ class StoreCollector(Collector):
     def read(self) -> list[Metric]:
         with self.engine.connect() as conn:
             totals = read_counters(conn)
-            published_at = conn.execute(select(publish_state.c.published_at).where(publish_state.c.id == 1)).scalar()
+            published_at = published_as_of(conn)[1]
             impact = read_impact(conn, self.settings)
         return build_families(totals, published_at, self.known) + impact
 

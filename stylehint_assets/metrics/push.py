@@ -18,13 +18,13 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, push_to_gateway
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, text
 
 from ..config import Settings
 from ..domain.counters import AGG_RUNS, PROFILES_REJECTED, PROFILES_UPDATED, STYLE_CHOICE
 from ..store.counters import read_counters
 from ..store.engine import safe_url
-from ..store.schema import publish_state
+from ..store.reads import published_as_of
 from .collector import LAST_SUCCESS, build_families, known_series
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def push_run_series(engine: Engine, settings: Settings, timeout: float = 5.0) ->
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PUSH_LOCK_KEY})
             totals = read_counters(conn)
-            published_at = conn.execute(select(publish_state.c.published_at).where(publish_state.c.id == 1)).scalar()
+            published_at = published_as_of(conn)[1]
             families = [f for f in build_families(totals, published_at, known) if f.name in wanted]
             registry = CollectorRegistry(auto_describe=False)
             registry.register(_Fixed(families))

@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, and_, case, exists, func, or_, select
 
-from .schema import autofill_events as ev, daily_event_partials as dp, daily_partition_state as st, publish_state
+from .schema import autofill_events as ev, daily_event_partials as dp, daily_partition_state as st
 
 
 @dataclass(frozen=True)
@@ -63,13 +63,6 @@ def stale_days(conn: Connection, start: date, end: date, since: datetime | None 
     for day, recorded in conn.execute(emptied):
         out[day] = DayBacklog(day, 0, int(recorded), None, None)
     return [out[d] for d in sorted(out)]
-
-
-def published_as_of(conn: Connection) -> tuple[date | None, datetime | None, str | None]:
-    """The newest published snapshot: (as_of, published_at, run_id); Nones before the first publish."""
-    row = conn.execute(select(publish_state.c.as_of, publish_state.c.published_at, publish_state.c.run_id)
-                       .where(publish_state.c.id == 1)).first()
-    return (row[0], row[1], row[2]) if row else (None, None, None)
 
 
 def newest_rebuild(conn: Connection, start: date, end: date) -> datetime | None:

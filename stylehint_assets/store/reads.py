@@ -1,7 +1,7 @@
 """Read paths for the CLI and the extension's API: snapshots and the served view."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -34,6 +34,13 @@ def published(conn: Connection) -> dict[str, Any] | None:
     return _jsonable(dict(row)) if row and row["as_of"] else None
 
 
+def published_as_of(conn: Connection) -> tuple[date | None, datetime | None, str | None]:
+    """The newest published snapshot: (as_of, published_at, run_id); Nones before the first publish."""
+    row = conn.execute(select(publish_state.c.as_of, publish_state.c.published_at, publish_state.c.run_id)
+                       .where(publish_state.c.id == 1)).first()
+    return (row[0], row[1], row[2]) if row else (None, None, None)
+
+
 def served_profile(conn: Connection, host: str, schema_hash: str) -> dict[str, Any] | None:
     row = conn.execute(select(form_profiles).where(form_profiles.c.host == host,
                                                    form_profiles.c.schema_hash == schema_hash)).mappings().first()
@@ -48,10 +55,9 @@ def api_view(conn: Connection, host: str, schema_hash: str, profile_enabled: boo
 def hint_detail(conn: Connection, host: str, schema_hash: str, as_of: date | None = None) -> dict[str, Any] | None:
     """The full stored hint (with the levels tried), as of a day or as published."""
     if as_of is None:
-        state = published(conn)
-        if state is None:
+        as_of = published_as_of(conn)[0]
+        if as_of is None:
             return None
-        as_of = date.fromisoformat(state["as_of"])
     row = conn.execute(select(style_hints.c.hint).where(style_hints.c.as_of == as_of, style_hints.c.host == host,
                                                         style_hints.c.schema_hash == schema_hash)).first()
     return row[0] if row else None

@@ -17,6 +17,7 @@ from . import aggregates
 from .bulk import insert_rows
 from .counters import add_increments
 from .engine import lock_table_writes
+from .reads import published_as_of
 from .schema import form_profile_snapshots as fps, form_profiles, publish_state, style_hints
 
 HINT_COLUMNS = ["as_of", "host", "schema_hash", "host_family", "segment_key", "preferred_style_id", "source", "hint"]
@@ -138,10 +139,9 @@ def publish(conn: Connection, as_of: date, now: datetime, run_id: str | None = N
         .values(as_of=as_of, published_at=now, run_id=run_id)
     ).rowcount
     if not claimed:
-        current = conn.execute(select(publish_state.c.as_of).where(publish_state.c.id == 1)).scalar()
-        return PublishResult(False, as_of, current_as_of=current)
+        return PublishResult(False, as_of, current_as_of=published_as_of(conn)[0])
     conn.execute(delete(form_profiles))
-    cols = [c for c in PROFILE_COLUMNS]
+    cols = PROFILE_COLUMNS
     source = (
         select(*(fps.c[c] for c in cols), style_hints.c.preferred_style_id, style_hints.c.source,
                style_hints.c.hint, literal(now, type_=form_profiles.c.published_at.type))
