@@ -46,10 +46,6 @@ def host_label(host: str, family: str, allowlist: Collection[str] = (),
     return OTHER
 
 
-def _labels(**labels: Any) -> tuple[tuple[str, str], ...]:
-    return _label_pairs(*labels.items())
-
-
 @lru_cache(maxsize=65536)
 def _label_pairs(*pairs: tuple[str, Any]) -> tuple[tuple[str, str], ...]:
     """Canonical (sorted, stringified) label pairs; cached, since label values are bounded."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .hosts import DEFAULT_FAMILIES, host_family, normalize_host
@@ -217,10 +217,6 @@ def merge(stored: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any
             value = {**stored["extra"], **value}
         merged[field] = value
     return merged
-
-
-def event_day(created_at: datetime) -> date:
-    return created_at.date()
 
 
 def unstorable_text(value: Any) -> bool:

@@ -84,10 +84,6 @@ class Side:
         for b, n in other.buckets.items():
             self.buckets[b] = self.buckets.get(b, 0) + n
 
-    @property
-    def duration_count(self) -> int:
-        return sum(self.buckets.values())
-
     def edit_sd(self) -> float | None:
         n = self.edit_count
         if n < 2:

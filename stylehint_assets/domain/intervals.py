@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 __all__ = [
     "normal_quantile",
@@ -79,6 +80,7 @@ def normal_quantile(p: float) -> float:
     return x - u / (1.0 + x * u / 2.0)
 
 
+@lru_cache(maxsize=64)
 def z_for_confidence(confidence: float) -> float:
     """The two-sided critical value: 1.96 for 0.95."""
     if not 0.0 < confidence < 1.0:

@@ -7,6 +7,7 @@ from fractions import Fraction
 from typing import Any
 
 from .hosts import OTHER
+from .intervals import wilson_interval, wilson_lower_bound
 
 LEVELS = ("form", "segment", "family")
 SOURCES = (*LEVELS, "none")
@@ -58,8 +59,6 @@ def rank_key(stat: StyleStat, ranking: str = "ratio") -> tuple:
     """Sort key, best first: highest helpful ratio (or its Wilson lower bound), lowest mean edit
     (none last), most runs, name. Ratios compare exactly as fractions."""
     if ranking == "wilson":
-        from .intervals import wilson_lower_bound
-
         score: Fraction | float = wilson_lower_bound(stat.helpful, stat.total_runs)
     else:
         score = Fraction(stat.helpful, stat.total_runs) if stat.total_runs else Fraction(0)
@@ -116,8 +115,6 @@ class HintChoice:
         s = self.preferred
         edit = "no edit data" if s.avg_edit_chars is None else f"{s.avg_edit_chars:.1f} mean edited chars"
         if self.ranking == "wilson":
-            from .intervals import wilson_interval
-
             low, high = wilson_interval(s.helpful, s.total_runs)
             measure = (f"best 95% Wilson lower bound {low:.2f} (interval {low:.2f}-{high:.2f}, "
                        f"{s.helpful}/{s.total_runs} helpful)")

@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Connection, Float, String, and_, case, cast, 
 
 from .engine import lock_table_writes
 from .schema import (
-    autofill_events as ev, autofill_events_quarantine, daily_event_partials as dp, daily_field_map_counts as fm,
+    autofill_events as ev, daily_event_partials as dp, daily_field_map_counts as fm,
     daily_partition_state, family_style_stats, form_style_stats, segment_style_stats,
 )
 
@@ -59,11 +59,6 @@ def day_summary(conn: Connection, start: date, end: date) -> pd.DataFrame:
     )
     return pd.DataFrame(conn.execute(q).mappings().all(),
                         columns=["event_day", "events", "forms", "styled_runs", "with_feedback", "late_arrivals", "max_updated_at"])
-
-
-def quarantined_between(conn: Connection, start: datetime, end: datetime) -> int:
-    q = select(func.count()).where(autofill_events_quarantine.c.received_at.between(start, end))
-    return conn.execute(q).scalar_one()
 
 
 def rebuild_daily_event_partials(conn: Connection, start: date, end: date, now: datetime) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .counters import add_increments
@@ -48,7 +48,3 @@ def mark_failed(conn: Connection, rows: list[dict[str, Any]], error: str) -> Non
     conn.execute(update(alert_outbox).where(alert_outbox.c.id == bindparam("key_id"))
                  .values(attempts=alert_outbox.c.attempts + 1, last_error=error[:1000]),
                  [{"key_id": r["id"]} for r in rows])
-
-
-def sent_count(conn: Connection) -> int:
-    return conn.execute(select(func.count()).where(alert_outbox.c.sent_at.is_not(None))).scalar_one()

@@ -14,14 +14,8 @@ from ..domain.counters import AGG_RUNS, Increment
 from .schema import metric_counted_runs, metric_counters
 
 
-def labels_key(labels: Iterable[tuple[str, str]]) -> str:
-    if isinstance(labels, tuple):
-        return _labels_key(labels)
-    return json.dumps(dict(sorted(labels)), sort_keys=True, separators=(",", ":"))
-
-
 @lru_cache(maxsize=65536)
-def _labels_key(labels: tuple[tuple[str, str], ...]) -> str:
+def labels_key(labels: tuple[tuple[str, str], ...]) -> str:
     """Label values are bounded (SPEC 7), so the few distinct label sets are encoded once."""
     return json.dumps(dict(sorted(labels)), sort_keys=True, separators=(",", ":"))
 

@@ -59,10 +59,6 @@ def get_engine(url: str | None = None) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
-def is_postgres(engine: Engine) -> bool:
-    return engine.dialect.name == "postgresql"
-
-
 WRITE_LOCK_CLASS = 0x5354  # "ST": two-key advisory locks of the partition writers (the ingest uses one key)
 
 

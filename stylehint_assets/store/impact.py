@@ -19,10 +19,7 @@ from sqlalchemy import (
 from ..domain.impact import DURATION_EDGES, cells_from_rows, impact_rows
 from .aggregates import _count_if
 from .engine import lock_table_writes
-from .schema import (
-    autofill_events as ev, daily_duration_buckets as db, daily_impact_partials as ip, learning_impact,
-    segment_style_stats,
-)
+from .schema import autofill_events as ev, daily_duration_buckets as db, daily_impact_partials as ip, learning_impact
 
 CELL = ("host_family", "segment_key", "profile_used", "profile_source")
 IMPACT_COLUMNS = [c.name for c in learning_impact.columns]
@@ -122,7 +119,3 @@ def explore_counts(conn: Connection, start: date, end: date) -> list[dict[str, A
         .group_by(*keys)
     )
     return [dict(r) for r in conn.execute(q).mappings()]
-
-
-def segment_stats_as_of(conn: Connection, as_of: date) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(select(segment_style_stats).where(segment_style_stats.c.as_of == as_of)).mappings()]

@@ -81,8 +81,9 @@ def _stored(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
     return {r["event_id"]: dict(r) for r in rows}
 
 
-def _client_view(event: dict[str, Any]) -> dict[str, Any]:
-    return {f: event.get(f) for f in CLIENT_FIELDS if f != "created_at_explicit"}
+def _unchanged(old: dict[str, Any], event: dict[str, Any]) -> bool:
+    """Same client fields (so the same derived ones, event day included): nothing to write."""
+    return all(old.get(f) == event.get(f) for f in CLIENT_FIELDS)
 
 
 def _change_stamp(conn: Connection, received_at: datetime) -> datetime:
@@ -114,18 +115,15 @@ def write_batch(conn: Connection, batch: list[tuple[Record, dict[str, Any]]], re
 
     inserts, updates = [], []
     counters = CounterBatch()   # summed per series here, not per event in SQL
-    labels: dict[tuple[str, str], str] = {}
     for eid, event in final.items():
         old = stored.get(eid)
-        if old is not None and _client_view(old) == _client_view(event) and old["event_day"] == event["event_day"]:
+        if old is not None and _unchanged(old, event):
             report.unchanged += 1
             continue
         event["updated_at"] = changed_at
         report.days.add(event["event_day"])
-        host = (event["host"], event["host_family"])
-        if (label := labels.get(host)) is None:
-            label = labels[host] = host_label(*host, settings.metrics_hosts, settings.families)
-        counters.add(old, event, label)
+        counters.add(old, event, host_label(event["host"], event["host_family"], settings.metrics_hosts,
+                                            settings.families))
         if old is None:
             inserts.append(event)
         else:
