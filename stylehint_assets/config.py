@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any
 
 from .domain.hosts import DEFAULT_FAMILIES, parse_families
 from .domain.profiles import GuardPolicy, QualityGuard, parse_guard_overrides
-from .domain.ranking import Thresholds
+from .domain.ranking import RANKINGS, Thresholds
 
 
 class ConfigError(ValueError):
@@ -24,7 +24,6 @@ class ConfigError(ValueError):
 class Knob:
     env: str
     attr: str
-    default: Any
     parse: Callable[[str], Any]
     safe_range: str
     doc: str
@@ -40,11 +39,7 @@ def _bool(text: str) -> bool:
     raise ValueError("expected 0/1, true/false, yes/no or on/off")
 
 
-def _int_in(lo: int, hi: int) -> Callable[[Any], bool]:
-    return lambda v: lo <= v <= hi
-
-
-def _float_in(lo: float, hi: float) -> Callable[[Any], bool]:
+def _within(lo: float, hi: float) -> Callable[[Any], bool]:
     return lambda v: lo <= v <= hi
 
 
@@ -68,66 +63,65 @@ def _csv(text: str) -> tuple[str, ...]:
 
 
 KNOBS: tuple[Knob, ...] = (
-    Knob("STYLEHINT_DATABASE_URL", "database_url", "sqlite:///var/learning.db", str, "any SQLAlchemy URL",
+    Knob("STYLEHINT_DATABASE_URL", "database_url", str, "any SQLAlchemy URL",
          "Learning store. PostgreSQL: postgresql://user@host:5432/db (password via PGPASSWORD or ~/.pgpass, never in files)."),
-    Knob("STYLEHINT_START_DATE", "start_date", date(2025, 1, 1), date.fromisoformat, "a past date",
+    Knob("STYLEHINT_START_DATE", "start_date", date.fromisoformat, "a past date",
          "First daily partition (event day, UTC). Events before it are stored but not aggregated."),
-    Knob("AGG_LOOKBACK_DAYS", "lookback_days", 30, int, "1-365", "Lookback window L: as of D uses days D-(L-1)..D.",
-         _int_in(1, 365)),
-    Knob("MIN_FORM_RUNS", "min_form_runs", 5, int, "1-10000", "Runs a style needs on a form to be a form-level candidate.",
-         _int_in(1, 10000)),
-    Knob("MIN_SEGMENT_RUNS", "min_segment_runs", 5, int, "1-10000", "Runs a style needs in (family, segment).",
-         _int_in(1, 10000)),
-    Knob("MIN_FAMILY_RUNS", "min_family_runs", 10, int, "1-100000", "Runs a style needs in a family.",
-         _int_in(1, 100000)),
-    Knob("COMPANION_AUTOFILL_QUALITY_MIN_SUCCESS", "quality_min_success", 0.6, float, "0.0-1.0",
-         "A profile is served only with success_rate at least this.", _float_in(0.0, 1.0)),
-    Knob("COMPANION_AUTOFILL_QUALITY_MAX_EDIT", "quality_max_edit", 500.0, float, "0-1000000",
-         "A profile is served only with avg_edit_chars null or at most this.", _float_in(0.0, 1e6)),
-    Knob("STYLEHINT_QUALITY_OVERRIDES", "quality_overrides", "", str, "key:min_success=0-1,max_edit=0-1e6;...",
+    Knob("AGG_LOOKBACK_DAYS", "lookback_days", int, "1-365", "Lookback window L: as of D uses days D-(L-1)..D.",
+         _within(1, 365)),
+    Knob("MIN_FORM_RUNS", "min_form_runs", int, "1-10000", "Runs a style needs on a form to be a form-level candidate.",
+         _within(1, 10000)),
+    Knob("MIN_SEGMENT_RUNS", "min_segment_runs", int, "1-10000", "Runs a style needs in (family, segment).",
+         _within(1, 10000)),
+    Knob("MIN_FAMILY_RUNS", "min_family_runs", int, "1-100000", "Runs a style needs in a family.",
+         _within(1, 100000)),
+    Knob("COMPANION_AUTOFILL_QUALITY_MIN_SUCCESS", "quality_min_success", float, "0.0-1.0",
+         "A profile is served only with success_rate at least this.", _within(0.0, 1.0)),
+    Knob("COMPANION_AUTOFILL_QUALITY_MAX_EDIT", "quality_max_edit", float, "0-1000000",
+         "A profile is served only with avg_edit_chars null or at most this.", _within(0.0, 1e6)),
+    Knob("STYLEHINT_QUALITY_OVERRIDES", "quality_overrides", str, "key:min_success=0-1,max_edit=0-1e6;...",
          "Per family or host (a key with a dot) quality guard, e.g. `workday:max_edit=800;jobs.lever.co:min_success=0.7`; "
          "a host beats its family, unset figures inherit the defaults above."),
-    Knob("COMPANION_AUTOFILL_PROFILE_ENABLED", "profile_enabled", True, _bool, "0 or 1",
+    Knob("COMPANION_AUTOFILL_PROFILE_ENABLED", "profile_enabled", _bool, "0 or 1",
          "0 = shadow mode: everything computed and stored, the served view returns an empty map and no hint."),
-    Knob("COMPANION_AUTOFILL_AGG_ENABLED", "agg_enabled", True, _bool, "0 or 1",
+    Knob("COMPANION_AUTOFILL_AGG_ENABLED", "agg_enabled", _bool, "0 or 1",
          "0 stops scheduled and sensor-driven aggregation (they skip with a reason); nothing is torn down."),
-    Knob("STYLEHINT_HOST_FAMILIES", "host_families", "", str, "name=suffix[,suffix];...",
+    Knob("STYLEHINT_HOST_FAMILIES", "host_families", str, "name=suffix[,suffix];...",
          "Extra ATS families (or overrides) on top of greenhouse, lever, workday, ashby, bamboohr."),
-    Knob("STYLEHINT_METRICS_HOSTS", "metrics_hosts", (), _csv, "a few dozen hosts",
+    Knob("STYLEHINT_METRICS_HOSTS", "metrics_hosts", _csv, "a few dozen hosts",
          "Hosts exported as their own `host` label; other ATS hosts become their family domain, the rest `other`."),
-    Knob("STYLEHINT_RANKING", "ranking", "ratio", _choice("ratio", "wilson"), "ratio or wilson",
+    Knob("STYLEHINT_RANKING", "ranking", _choice(*RANKINGS), "ratio or wilson",
          "ratio: SPEC 5 raw helpful ratio. wilson: lower bound of the 95% Wilson interval, then SPEC tie-breaks."),
-    Knob("STYLEHINT_IMPACT_MIN_RUNS", "impact_min_runs", 30, int, "2-100000",
+    Knob("STYLEHINT_IMPACT_MIN_RUNS", "impact_min_runs", int, "2-100000",
          "learning_impact: a comparison is `sufficient` only with at least this many runs (values) on each side.",
-         _int_in(2, 100000)),
-    Knob("STYLEHINT_NEW_EVENTS_THRESHOLD", "new_events_threshold", 500, int, "1-1000000",
-         "New-events sensor: request a run once this many events arrived since the last request.", _int_in(1, 10**6)),
-    Knob("STYLEHINT_NEW_EVENTS_MAX_AGE_MINUTES", "new_events_max_age_minutes", 60, int, "1-1440",
-         "New-events sensor: request a run when the oldest unprocessed event waited this long.", _int_in(1, 1440)),
-    Knob("STYLEHINT_SENSOR_INTERVAL_SECONDS", "sensor_interval_seconds", 60, int, "10-3600",
+         _within(2, 100000)),
+    Knob("STYLEHINT_NEW_EVENTS_THRESHOLD", "new_events_threshold", int, "1-1000000",
+         "New-events sensor: request a run once this many events arrived since the last request.", _within(1, 10**6)),
+    Knob("STYLEHINT_NEW_EVENTS_MAX_AGE_MINUTES", "new_events_max_age_minutes", int, "1-1440",
+         "New-events sensor: request a run when the oldest unprocessed event waited this long.", _within(1, 1440)),
+    Knob("STYLEHINT_SENSOR_INTERVAL_SECONDS", "sensor_interval_seconds", int, "10-3600",
          "How often the daemon evaluates the new-events, late-events and alert sensors (read at code load).",
-         _int_in(10, 3600)),
-    Knob("STYLEHINT_FRESHNESS_MAX_LAG_HOURS", "freshness_max_lag_hours", 36, int, "1-720",
+         _within(10, 3600)),
+    Knob("STYLEHINT_FRESHNESS_MAX_LAG_HOURS", "freshness_max_lag_hours", int, "1-720",
          "WARN check: the newest event of a snapshot's window is at most this old at the end of its day (or now).",
-         _int_in(1, 720)),
-    Knob("STYLEHINT_KPI_MIN_COVERAGE", "kpi_min_coverage", 0.8, float, "0.0-1.0",
-         "ERROR check: share of profiles with a recommendation (form+segment+family) at least this.", _float_in(0, 1)),
-    Knob("STYLEHINT_KPI_MAX_NONE", "kpi_max_none", 0.2, float, "0.0-1.0",
-         "ERROR check: share of profiles with source none below this (1 turns the gate off).", _float_in(0, 1)),
-    Knob("STYLEHINT_KPI_SEGMENT_RANGE", "kpi_segment_range", (0.25, 0.35),
-         lambda t: tuple(float(x) for x in t.split("-", 1)), "lo-hi within 0-1",
+         _within(1, 720)),
+    Knob("STYLEHINT_KPI_MIN_COVERAGE", "kpi_min_coverage", float, "0.0-1.0",
+         "ERROR check: share of profiles with a recommendation (form+segment+family) at least this.", _within(0, 1)),
+    Knob("STYLEHINT_KPI_MAX_NONE", "kpi_max_none", float, "0.0-1.0",
+         "ERROR check: share of profiles with source none below this (1 turns the gate off).", _within(0, 1)),
+    Knob("STYLEHINT_KPI_SEGMENT_RANGE", "kpi_segment_range", lambda t: tuple(float(x) for x in t.split("-", 1)), "lo-hi within 0-1",
          "WARN check: share of profiles with source segment inside this range.",
          lambda v: len(v) == 2 and 0 <= v[0] <= v[1] <= 1),
-    Knob("STYLEHINT_INGEST_BATCH_SIZE", "ingest_batch_size", 5000, int, "100-50000",
-         "Records per ingest transaction.", _int_in(100, 50000)),
-    Knob("STYLEHINT_ALERTMANAGER_URL", "alertmanager_url", "", _url, "http://127.0.0.1:9093",
+    Knob("STYLEHINT_INGEST_BATCH_SIZE", "ingest_batch_size", int, "100-50000",
+         "Records per ingest transaction.", _within(100, 50000)),
+    Knob("STYLEHINT_ALERTMANAGER_URL", "alertmanager_url", _url, "http://127.0.0.1:9093",
          "Alertmanager for failed checks and runs; empty disables alert posting."),
-    Knob("STYLEHINT_ALERT_ACTIVE_MINUTES", "alert_active_minutes", 240, int, "5-10080",
+    Knob("STYLEHINT_ALERT_ACTIVE_MINUTES", "alert_active_minutes", int, "5-10080",
          "An alert posted for a failed check or run stays active in Alertmanager this long (endsAt).",
-         _int_in(5, 10080)),
-    Knob("PROMETHEUS_PUSHGATEWAY_URL", "pushgateway_url", "", str, "http://127.0.0.1:9091",
+         _within(5, 10080)),
+    Knob("PROMETHEUS_PUSHGATEWAY_URL", "pushgateway_url", str, "http://127.0.0.1:9091",
          "When set, each aggregation run also pushes its run-level series."),
-    Knob("STYLEHINT_UI_URL", "ui_url", "http://127.0.0.1:3000", _url, "a URL", "Base URL of the Dagster UI, for links in alerts."),
+    Knob("STYLEHINT_UI_URL", "ui_url", _url, "a URL", "Base URL of the Dagster UI, for links in alerts."),
 )
 
 
@@ -210,7 +204,9 @@ class Settings:
 
 def configuration_table() -> str:
     rows = ["| variable | default | safe range | meaning |", "|---|---|---|---|"]
+    defaults = {f.name: f.default for f in fields(Settings)}   # the one place defaults are written
     for k in KNOBS:
-        default = k.default if not isinstance(k.default, tuple) else "-".join(map(str, k.default)) or "(empty)"
+        value = defaults[k.attr]
+        default = value if not isinstance(value, tuple) else "-".join(map(str, value)) or "(empty)"
         rows.append(f"| `{k.env}` | `{default if default != '' else '(empty)'}` | {k.safe_range} | {k.doc} |")
     return "\n".join(rows)
