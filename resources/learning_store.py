@@ -8,7 +8,8 @@ import dagster as dg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from stylehint_assets.store.engine import DEFAULT_DATABASE_URL, get_engine, safe_url
+from stylehint_assets.config import DEFAULT_DATABASE_URL
+from stylehint_assets.store.engine import get_engine, safe_url
 
 
 class StoreUnavailable(RuntimeError):
@@ -28,10 +29,6 @@ class LearningStore(dg.ConfigurableResource):
     e.g. PGPASSWORD, never from this config)."""
 
     database_url: str = DEFAULT_DATABASE_URL
-
-    @classmethod
-    def from_env(cls) -> "LearningStore":
-        return cls(database_url=dg.EnvVar("STYLEHINT_DATABASE_URL").get_value(DEFAULT_DATABASE_URL))
 
     @property
     def engine(self) -> Engine:

@@ -20,6 +20,9 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names the variable."""
 
 
+DEFAULT_DATABASE_URL = "sqlite:///var/learning.db"   # the embedded default, in the working tree
+
+
 @dataclass(frozen=True)
 class Knob:
     env: str
@@ -132,7 +135,7 @@ def _shown(knob: Knob, raw: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = "sqlite:///var/learning.db"
+    database_url: str = DEFAULT_DATABASE_URL
     start_date: date = date(2025, 1, 1)
     lookback_days: int = 30
     min_form_runs: int = 5

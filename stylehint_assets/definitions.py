@@ -27,7 +27,7 @@ def build_definitions(store: LearningStore | None = None, settings: Settings | N
         jobs=AGGREGATION_JOBS,
         schedules=[six_hourly_hints],
         sensors=[*AGG_RUN_SENSORS, *build_sensors(settings.sensor_interval_seconds)],
-        resources={"store": store or LearningStore.from_env(), "settings": settings},
+        resources={"store": store or LearningStore(database_url=settings.database_url), "settings": settings},
         # Every step is SQL in the learning store and takes a second or two: one process per run
         # instead of one per step saves ~3 s of imports per step and the instance-database
         # connections each step process opens (dagster#20325), which is what bounds backfills.

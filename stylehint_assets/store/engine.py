@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,13 +11,6 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select,
 from sqlalchemy.engine import make_url
 
 from .schema import SCHEMA_VERSION, metadata, publish_state, schema_info
-
-DEFAULT_DATABASE_URL = "sqlite:///var/learning.db"
-
-
-def database_url() -> str:
-    return os.environ.get("STYLEHINT_DATABASE_URL") or DEFAULT_DATABASE_URL
-
 
 def safe_url(url: str) -> str:
     """The URL with its password masked, for logs and metadata."""
@@ -34,9 +26,9 @@ def _normalize(url: str) -> str:
 
 
 @functools.cache
-def get_engine(url: str | None = None) -> Engine:
+def get_engine(url: str) -> Engine:
     """One pooled engine per URL per process."""
-    url = _normalize(url or database_url())
+    url = _normalize(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
