@@ -225,3 +225,23 @@ def test_a_counter_batch_sums_to_the_events_increments():
     buckets = {dict(labels)["le"]: v for (name, labels), v in got.items() if name == "applylens_autofill_time_ms_bucket"}
     assert (buckets["100"], buckets["250"], buckets["120000"], buckets["+Inf"]) == (3, 5, 8, 10)
     assert got[("applylens_autofill_time_ms_sum", (("host", "greenhouse.io"),))] == sum(r["duration_ms"] for r in raw)
+
+
+@pytest.mark.parametrize("limit", [10**6, 64])
+def test_a_broken_line_in_ndjson_loses_nothing_whether_or_not_the_rest_is_buffered(monkeypatch, limit):
+    """A bad line that opens like a JSON document makes the reader try the rest as one pretty-
+    printed document, buffering at most MAX_DOCUMENT_BYTES; past that it reads line by line."""
+    import io
+
+    import stylehint_assets.domain.records as records
+
+    monkeypatch.setattr(records, "MAX_DOCUMENT_BYTES", limit)
+    good = [b'{"event_id": "e%d", "host": "a.lever.co", "schema_hash": "f"}' % i for i in range(5)]
+    data = b"\n".join([good[0], b'{"event_id": "broken",', *good[1:]]) + b"\n"
+    got = list(records.read_records(io.BytesIO(data)))
+    assert [r.rejection.code if r.rejection else r.value["event_id"] for r in got] == \
+        ["e0", "bad_json", "e1", "e2", "e3", "e4"]
+    assert [r.line_no for r in got] == [1, 2, 3, 4, 5, 6]
+    pretty = b'{\n  "event_id": "p1",\n  "host": "a.lever.co",\n  "schema_hash": "f"\n}\n'
+    whole = list(records.read_records(io.BytesIO(pretty)))
+    assert [r.value["event_id"] for r in whole if not r.rejection] == (["p1"] if limit > len(pretty) else [])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -95,14 +96,20 @@ def read_records(stream: BinaryIO | Iterable[bytes]) -> Iterator[Record]:
         if record is None:
             continue
         if record.rejection and record.rejection.code == "bad_json" and record.raw[:1] in "{[":
-            # Perhaps the start of a pretty-printed document: try the whole input as one.
-            rest = [line, *lines]
-            whole = b"".join(rest)
-            document = _decode(line_no, whole) if len(whole) <= MAX_DOCUMENT_BYTES else None
-            if document is not None and document.rejection is None:
-                yield from _expand(document.value, line_no, document.raw)
-                return
-            for offset, again in enumerate(rest):
+            # Perhaps the start of a pretty-printed document: try the whole input as one, if
+            # it ends within MAX_DOCUMENT_BYTES (never buffering more than that of a long file).
+            rest, size = [line], len(line)
+            for more in lines:
+                rest.append(more)
+                size += len(more)
+                if size > MAX_DOCUMENT_BYTES:
+                    break
+            else:
+                document = _decode(line_no, b"".join(rest))
+                if document is not None and document.rejection is None:
+                    yield from _expand(document.value, line_no, document.raw)
+                    return
+            for offset, again in enumerate(chain(rest, lines)):
                 retry = _decode(line_no + offset, again)
                 if retry is not None:
                     yield from (retry,) if retry.rejection else _expand(retry.value, retry.line_no, retry.raw)
