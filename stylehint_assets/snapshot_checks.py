@@ -12,7 +12,6 @@ from typing import Any
 import pandas as pd
 
 from .config import Settings
-from .domain.coverage import coverage
 from .domain.ranking import SOURCES
 from .domain.segments import SEGMENTS
 
@@ -63,9 +62,9 @@ def style_stats_integrity(violations: dict[str, int]) -> CheckOutcome:
                     **{f"{level}_violations": n for level, n in violations.items()})
 
 
-def kpi_checks(sources: pd.Series, settings: Settings) -> list[CheckOutcome]:
-    """With no profiles there is nothing to serve, and every KPI passes."""
-    cov = coverage(sources.tolist())
+def kpi_checks(cov: dict[str, Any], settings: Settings) -> list[CheckOutcome]:
+    """The KPIs over a snapshot's coverage (``domain.coverage.coverage``). With no profiles
+    there is nothing to serve, and every KPI passes."""
     empty = cov["profiles"] == 0
     lo, hi = settings.kpi_segment_range
     figures = {"profiles": cov["profiles"], "covered_share": round(cov["covered_share"], 4),

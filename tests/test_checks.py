@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from stylehint_assets.config import Settings
+from stylehint_assets.domain.coverage import coverage
 from stylehint_assets.snapshot_checks import (
     CHECK_DESCRIPTIONS, hints_integrity, kpi_checks, newest_partition_freshness, style_stats_integrity,
 )
@@ -59,7 +60,7 @@ def test_style_stats_integrity():
 
 
 def kpis(sources, **overrides):
-    return {o.name: o for o in kpi_checks(pd.Series(sources, dtype=object), replace(Settings(), **overrides))}
+    return {o.name: o for o in kpi_checks(coverage(list(sources)), replace(Settings(), **overrides))}
 
 
 def test_kpis_pass_on_target_shares():

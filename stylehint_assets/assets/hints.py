@@ -54,9 +54,9 @@ def style_hints(context: dg.AssetExecutionContext, store: LearningStore,
             .where(form_profile_snapshots.c.as_of == as_of)).all(), columns=["host", "schema_hash"])
         violations = aggregates.stats_violations(conn, as_of)
         newest = newest_event_at(conn, as_of - timedelta(days=LOOKBACK_DAYS - 1), as_of)
-    outcomes = [hints_integrity(hints, profiles), style_stats_integrity(violations), *kpi_checks(hints["source"], settings),
-                newest_partition_freshness(newest, as_of, utcnow(), settings.freshness_max_lag_hours)]
     cov = coverage(hints["source"].tolist())
+    outcomes = [hints_integrity(hints, profiles), style_stats_integrity(violations), *kpi_checks(cov, settings),
+                newest_partition_freshness(newest, as_of, utcnow(), settings.freshness_max_lag_hours)]
     return dg.MaterializeResult(
         metadata={
             "profiles": len(hints),
