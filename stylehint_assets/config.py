@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
+from functools import cached_property
 from datetime import date
 from typing import Any
 
-from .domain.hosts import DEFAULT_FAMILIES, parse_families
+from .domain.hosts import parse_families
 from .domain.profiles import GuardPolicy, QualityGuard, parse_guard_overrides
 from .domain.ranking import RANKINGS, Thresholds
 
@@ -162,7 +163,6 @@ class Settings:
     alert_active_minutes: int = 240
     pushgateway_url: str = ""
     ui_url: str = "http://127.0.0.1:3000"
-    families: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_FAMILIES), compare=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -180,11 +180,11 @@ class Settings:
                 raise ConfigError(f"{knob.env}={_shown(knob, raw)} is out of range (safe range: {knob.safe_range})")
             values[knob.attr] = value
         values.update(overrides)
+        settings = cls(**values)
         try:
-            values["families"] = parse_families(values.get("host_families", ""))
+            settings.families
         except ValueError as exc:
             raise ConfigError(f"STYLEHINT_HOST_FAMILIES is invalid: {exc}") from None
-        settings = cls(**values)
         try:
             settings.guard_policy
         except ValueError as exc:
@@ -199,7 +199,13 @@ class Settings:
     def guard(self) -> QualityGuard:
         return QualityGuard(self.quality_min_success, self.quality_max_edit)
 
-    @property
+    @cached_property
+    def families(self) -> Mapping[str, tuple[str, ...]]:
+        """The default ATS families with STYLEHINT_HOST_FAMILIES on top (derived, so a
+        ``replace(settings, host_families=...)`` cannot leave a stale copy)."""
+        return parse_families(self.host_families)
+
+    @cached_property
     def guard_policy(self) -> GuardPolicy:
         families, hosts = parse_guard_overrides(self.quality_overrides, self.guard)
         return GuardPolicy(self.guard, families, hosts)
