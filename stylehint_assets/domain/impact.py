@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .intervals import mean_interval, newcombe_difference, quantile_interval, t_quantile, wilson_interval
@@ -108,6 +109,13 @@ def _bucket_of_rank(cum: Sequence[tuple[int, int]], rank: int) -> int:
     raise ValueError(f"rank {rank} beyond {cum[-1][1] if cum else 0} values")
 
 
+@lru_cache(maxsize=1024)
+def _rank_interval(n: int, q: float, confidence: float) -> tuple[float, float] | None:
+    """The order-statistic ranks for n values; cached, since every profile_source row compares
+    against the same baseline side."""
+    return quantile_interval(range(1, n + 1), q, confidence)
+
+
 def quantile_figure(buckets: Mapping[int, int], q: float, confidence: float = CONFIDENCE) -> Figure:
     """Quantile and its order-statistic interval from a duration histogram (see the module doc)."""
     n = sum(buckets.values())
@@ -120,7 +128,7 @@ def quantile_figure(buckets: Mapping[int, int], q: float, confidence: float = CO
             cum.append((b, total))
     low_edge, high_edge = bucket_bounds(_bucket_of_rank(cum, max(1, math.ceil(q * n))))
     value = low_edge if high_edge is None else (low_edge + high_edge) / 2
-    ranks = quantile_interval(range(1, n + 1), q, confidence)
+    ranks = _rank_interval(n, q, confidence)
     if ranks is None:
         return Figure(n, value, None, None)
     low = bucket_bounds(_bucket_of_rank(cum, ranks[0]))[0]
