@@ -292,3 +292,22 @@ def test_quantile_interval_contains_sample_quantile(xs, q):
         lo, hi = out
         sample_q = xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))]
         assert lo <= sample_q <= hi
+
+
+def _ranks_from_full_cdf(n, q, conf=0.95):
+    """The order-statistic ranks from the binomial CDF over every k (lgamma per term)."""
+    log_q, log_1q = math.log(q), math.log1p(-q)
+    total, cdf = 0.0, []
+    for k in range(n + 1):
+        total += math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_q + (n - k) * log_1q)
+        cdf.append(min(total, 1.0))
+    tail = (1 - conf) / 2
+    lo = max(r for r in range(1, n + 1) if cdf[r - 1] <= tail)
+    hi = min(r for r in range(1, n + 1) if cdf[r - 1] >= 1 - tail)
+    return lo, hi
+
+
+@pytest.mark.parametrize("n, q", [(1000, 0.5), (1000, 0.02), (20_000, 0.9), (100_000, 0.5), (100_000, 0.001)])
+def test_quantile_interval_truncated_table_gives_the_full_cdf_ranks(n, q):
+    # The table stops 12 sigma + 50 from the mean; the ranks must be those of the whole CDF.
+    assert quantile_interval(range(1, n + 1), q) == _ranks_from_full_cdf(n, q)

@@ -265,13 +265,15 @@ def mean_interval(values: Sequence[float] | None = None, confidence: float = 0.9
 def _binomial_cdf_table(n: int, q: float) -> tuple[int, list[float]]:
     """(k0, F) with F[i] = P(B <= k0 + i), B ~ Binomial(n, q), over the range where it moves.
 
-    Below k0 the mass is < 1e-30 and is taken as 0, so large n costs O(sqrt(n)), not O(n).
+    Beyond t = 12 sigma + 50 from the mean each tail holds < 1e-30 and is taken as 0 or 1
+    (Bernstein: P(|B - nq| >= t) <= 2 exp(-t^2 / (2 sigma^2 + 2t/3)), and that exponent is at
+    least min(12^2/2, 3 * 50, 1.5 * 50) = 72 here), so large n costs O(sqrt(n)), not O(n).
     The probabilities come from the mode outwards by the ratio of neighbours (one lgamma in
     all, not three per term); starting at the largest term, nothing that matters underflows.
     """
     sigma = math.sqrt(n * q * (1.0 - q))
-    k0 = max(0, int(n * q - 40.0 * sigma - 40))
-    k1 = min(n, int(n * q + 40.0 * sigma + 40))
+    k0 = max(0, int(n * q - 12.0 * sigma - 50))
+    k1 = min(n, int(n * q + 12.0 * sigma + 50))
     mode = min(max(int((n + 1) * q), k0), k1)
     odds = q / (1.0 - q)
     pmf = [0.0] * (k1 - k0 + 1)
