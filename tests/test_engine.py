@@ -28,3 +28,26 @@ def test_pgoptions_comes_after_the_defaults_and_before_the_url(monkeypatch):
     assert session_options("-c work_mem=8MB") == f"{SESSION_DEFAULTS} -c jit=on -c work_mem=8MB"
     monkeypatch.delenv("PGOPTIONS")
     assert session_options() == SESSION_DEFAULTS
+
+
+def test_insert_select_keeps_bound_values_and_runs_twice_in_one_transaction(engine):
+    from datetime import date
+
+    from sqlalchemy import literal, select
+
+    from stylehint_assets.store.bulk import insert_select
+    from stylehint_assets.store.schema import daily_field_map_counts as fm
+
+    hostile = "x'); DROP TABLE autofill_events; -- 100%s %(n)s"
+    cols = ["event_day", "host", "schema_hash", "selector", "semantic", "n"]
+
+    def query(n: int):
+        return select(literal(date(2025, 3, 1)), literal("h.example"), literal("s1"), literal(hostile),
+                      literal(f"sem{n}"), literal(n))
+
+    with engine.begin() as conn:
+        assert insert_select(conn, fm, cols, query(1)) == 1
+        assert insert_select(conn, fm, cols, query(2)) == 1
+    with engine.connect() as conn:
+        rows = conn.execute(select(fm.c.selector, fm.c.semantic, fm.c.n).order_by(fm.c.n)).all()
+    assert [tuple(r) for r in rows] == [(hostile, "sem1", 1), (hostile, "sem2", 2)]

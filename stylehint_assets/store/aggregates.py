@@ -7,6 +7,7 @@ from datetime import date, datetime
 import pandas as pd
 from sqlalchemy import BigInteger, Connection, Float, String, and_, case, cast, column, delete, func, insert, literal, select, true
 
+from .bulk import insert_select
 from .engine import lock_table_writes
 from .schema import (
     autofill_events as ev, daily_event_partials as dp, daily_field_map_counts as fm,
@@ -87,7 +88,7 @@ def rebuild_daily_event_partials(conn: Connection, start: date, end: date, now: 
     # state, so the late-events sensor sees them as unprocessed (never the other way round).
     _record_partition_state(conn, start, end, now)
     conn.execute(delete(dp).where(dp.c.event_day.between(start, end)))
-    return conn.execute(insert(dp).from_select(cols, q)).rowcount
+    return insert_select(conn, dp, cols, q)
 
 
 def _record_partition_state(conn: Connection, start: date, end: date, now: datetime) -> None:
@@ -123,7 +124,7 @@ def rebuild_daily_field_map_counts(conn: Connection, start: date, end: date) -> 
     )
     lock_table_writes(conn, fm.name)
     conn.execute(delete(fm).where(fm.c.event_day.between(start, end)))
-    return conn.execute(insert(fm).from_select(["event_day", "host", "schema_hash", "selector", "semantic", "n"], q)).rowcount
+    return insert_select(conn, fm, ["event_day", "host", "schema_hash", "selector", "semantic", "n"], q)
 
 
 def rebuild_style_stats(conn: Connection, level: str, as_of: date, start: date, end: date) -> int:
@@ -152,7 +153,7 @@ def rebuild_style_stats(conn: Connection, level: str, as_of: date, start: date, 
             "total_runs", "helpful", "unhelpful", "edit_sum", "edit_count", "helpful_ratio", "avg_edit_chars"]
     lock_table_writes(conn, table.name)
     conn.execute(delete(table).where(table.c.as_of == as_of))
-    return conn.execute(insert(table).from_select(cols, q)).rowcount
+    return insert_select(conn, table, cols, q)
 
 
 def profile_figures(conn: Connection, start: date, end: date) -> pd.DataFrame:

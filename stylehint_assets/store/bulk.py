@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, bindparam, insert, text, update
+from sqlalchemy import JSON, Connection, Select, Table, bindparam, insert, text, update
 
 
 def _iso(value: Any) -> str:
@@ -118,3 +118,23 @@ def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[dict[st
                       f"WHERE t.{quoted_key} = r.{quoted_key}"),
                  {"doc": _document([{**{c: r.get(c) for c in columns}, key: r[key]} for r in rows])})
     return len(rows)
+
+
+def insert_select(conn: Connection, table: Table, columns: Sequence[str], query: Select) -> int:
+    """``INSERT INTO table (columns) <query>`` in ``conn``'s transaction; returns rows inserted.
+
+    PostgreSQL 15 never runs the SELECT of an ``INSERT … SELECT`` with parallel workers, but it
+    does for ``CREATE TABLE … AS``: so the query fills a temporary table first (in parallel),
+    which is then copied in. On 1M events the field-map aggregation took 2.2 s as one
+    ``INSERT … SELECT`` and 0.9 s + 0.1 s this way. The query keeps its bound parameters."""
+    if conn.dialect.name != "postgresql":
+        return conn.execute(insert(table).from_select(list(columns), query)).rowcount
+    compiled = query.compile(dialect=conn.dialect)
+    prep = conn.dialect.identifier_preparer
+    stage = prep.quote(f"stage_{table.name}")   # identifiers from the schema, not from data
+    name, cols = _names(conn, table, columns)
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS {compiled}", compiled.params)
+    try:
+        return conn.exec_driver_sql(f"INSERT INTO {name} ({', '.join(cols)}) SELECT * FROM {stage}").rowcount
+    finally:
+        conn.exec_driver_sql(f"DROP TABLE {stage}")

@@ -18,6 +18,7 @@ from sqlalchemy import (
 
 from ..domain.impact import DURATION_EDGES, cells_from_rows, impact_rows
 from .aggregates import _count_if
+from .bulk import insert_select
 from .engine import lock_table_writes
 from .schema import autofill_events as ev, daily_duration_buckets as db, daily_impact_partials as ip, learning_impact
 
@@ -64,9 +65,8 @@ def rebuild_daily_impact_partials(conn: Connection, start: date, end: date) -> t
     conn.execute(delete(ip).where(ip.c.event_day.between(start, end)))
     conn.execute(delete(db).where(db.c.event_day.between(start, end)))
     cell = ["event_day", *CELL]
-    a = conn.execute(insert(ip).from_select([*cell, "runs", "ok_runs", "edit_count", "edit_sum", "edit_sq_sum"],
-                                            sums)).rowcount
-    b = conn.execute(insert(db).from_select([*cell, "bucket", "n"], hist)).rowcount
+    a = insert_select(conn, ip, [*cell, "runs", "ok_runs", "edit_count", "edit_sum", "edit_sq_sum"], sums)
+    b = insert_select(conn, db, [*cell, "bucket", "n"], hist)
     return a, b
 
 
