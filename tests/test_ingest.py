@@ -187,3 +187,17 @@ def test_copy_text_escapes_every_special_and_writes_json_columns_as_documents():
     line = copy_text(rows, ["s", "n", "i", "f", "b", "d", "t", "j", "js", "jn"], frozenset({"j", "js", "jn"}))
     assert line == ("a\\tb\\nc\\\\N\\rd\t\\N\t7\t0.1\tf\t2025-03-30\t2025-03-30T10:00:00.000005\t"
                     '{"k\\\\t":"ü\\\\n"}\t"plain"\t\\N\n')
+
+
+def test_ingest_collects_less_often_while_it_runs_and_restores_the_thresholds(engine, settings):
+    import gc
+
+    from stylehint_assets.store.ingest import INGEST_GC_GEN0
+
+    seen = []
+    before = gc.get_threshold()
+    data = ndjson(*({**BASE, "event_id": f"gc-{i}"} for i in range(3)), b"not json")
+    ingest_records(engine, read_records(io.BytesIO(data)), settings=settings, received_at=RECEIVED,
+                   progress=lambda report: seen.append(gc.get_threshold()[0]))
+    assert seen and all(t >= INGEST_GC_GEN0 for t in seen)
+    assert gc.get_threshold() == before
