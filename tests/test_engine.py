@@ -51,3 +51,18 @@ def test_insert_select_keeps_bound_values_and_runs_twice_in_one_transaction(engi
     with engine.connect() as conn:
         rows = conn.execute(select(fm.c.selector, fm.c.semantic, fm.c.n).order_by(fm.c.n)).all()
     assert [tuple(r) for r in rows] == [(hostile, "sem1", 1), (hostile, "sem2", 2)]
+
+
+def test_staged_rows_read_twice_then_dropped(engine):
+    from sqlalchemy import Column, Integer, String, func, literal, select, union_all
+
+    from stylehint_assets.store.bulk import staged
+
+    query = union_all(*(select(literal(k).label("k"), literal(n).label("n")) for k, n in (("a", 1), ("a", 2), ("b", 5))))
+    with engine.begin() as conn:
+        with staged(conn, "probe", select(query.subquery()), [Column("k", String), Column("n", Integer)]) as stage:
+            totals = conn.execute(select(stage.c.k, func.sum(stage.c.n)).group_by(stage.c.k).order_by(stage.c.k)).all()
+            biggest = conn.execute(select(func.max(stage.c.n))).scalar_one()
+        assert [tuple(r) for r in totals] == [("a", 3), ("b", 5)] and biggest == 5
+        with pytest.raises(Exception):
+            conn.execute(select(stage.c.k)).all()   # dropped on exit

