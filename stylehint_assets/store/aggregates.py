@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pandas as pd
-from sqlalchemy import BigInteger, Connection, Float, String, and_, case, cast, column, delete, func, insert, literal, select, true
+from sqlalchemy import BigInteger, Column, Connection, Float, String, and_, case, cast, column, delete, func, insert, literal, select, true
 
-from .bulk import insert_select
+from .bulk import insert_select, staged
 from .engine import lock_table_writes
 from .schema import (
     autofill_events as ev, daily_event_partials as dp, daily_field_map_counts as fm,
@@ -62,8 +62,17 @@ def day_summary(conn: Connection, start: date, end: date) -> pd.DataFrame:
                         columns=["event_day", "events", "forms", "styled_runs", "with_feedback", "late_arrivals", "max_updated_at"])
 
 
+PARTIAL_COLUMNS = ["event_day", "host", "schema_hash", "host_family", "segment_key", "gen_style_id", "runs", "helpful",
+                   "unhelpful", "ok_runs", "edit_sum", "edit_count", "duration_sum", "duration_count", "last_seen_at"]
+
+
 def rebuild_daily_event_partials(conn: Connection, start: date, end: date, now: datetime) -> int:
-    """Additive per-day sums by (form, family, segment, style); returns rows written."""
+    """Additive per-day sums by (form, family, segment, style); returns rows written.
+
+    The same pass records, per day, what the partials folded in (``daily_partition_state``:
+    events and newest ``updated_at``), which the late-events sensor compares with the events.
+    Both come from one statement's snapshot, so they agree exactly: an event committed later
+    has a newer ``updated_at`` (the ingest stamps batches in commit order) and shows as waiting."""
     keys = [ev.c.event_day, ev.c.host, ev.c.schema_hash, ev.c.host_family, ev.c.segment_key, ev.c.gen_style_id]
     q = (
         select(
@@ -77,28 +86,22 @@ def rebuild_daily_event_partials(conn: Connection, start: date, end: date, now: 
             func.coalesce(func.sum(ev.c.duration_ms), 0),
             func.count(ev.c.duration_ms),
             func.max(ev.c.created_at),
+            func.max(ev.c.updated_at),
         )
         .where(ev.c.event_day.between(start, end))
         .group_by(*keys)
     )
-    cols = ["event_day", "host", "schema_hash", "host_family", "segment_key", "gen_style_id", "runs", "helpful",
-            "unhelpful", "ok_runs", "edit_sum", "edit_count", "duration_sum", "duration_count", "last_seen_at"]
     lock_table_writes(conn, dp.name)
-    # State first: events ingested between the two statements are then newer than the recorded
-    # state, so the late-events sensor sees them as unprocessed (never the other way round).
-    _record_partition_state(conn, start, end, now)
     conn.execute(delete(dp).where(dp.c.event_day.between(start, end)))
-    return insert_select(conn, dp, cols, q)
-
-
-def _record_partition_state(conn: Connection, start: date, end: date, now: datetime) -> None:
-    """What the partials folded in, per day: the late-events sensor compares it with the events."""
-    q = (select(ev.c.event_day, func.count(), func.max(ev.c.updated_at))
-         .where(ev.c.event_day.between(start, end)).group_by(ev.c.event_day))
-    rows = [{"event_day": d, "events": n, "max_updated_at": u, "materialized_at": now} for d, n, u in conn.execute(q)]
     conn.execute(delete(daily_partition_state).where(daily_partition_state.c.event_day.between(start, end)))
-    if rows:
-        conn.execute(insert(daily_partition_state), rows)
+    columns = [*(dp.c[c] for c in PARTIAL_COLUMNS), Column("max_updated_at", ev.c.updated_at.type)]
+    with staged(conn, dp.name, q, columns) as stage:
+        rows = conn.execute(insert(dp).from_select(PARTIAL_COLUMNS, select(*(stage.c[c] for c in PARTIAL_COLUMNS)))).rowcount
+        state = select(stage.c.event_day, func.sum(stage.c.runs), func.max(stage.c.max_updated_at),
+                       literal(now, type_=daily_partition_state.c.materialized_at.type)).group_by(stage.c.event_day)
+        conn.execute(insert(daily_partition_state).from_select(
+            ["event_day", "events", "max_updated_at", "materialized_at"], state))
+    return rows
 
 
 def rebuild_daily_field_map_counts(conn: Connection, start: date, end: date) -> int:
