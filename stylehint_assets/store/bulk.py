@@ -10,6 +10,9 @@ built from data: values travel in the COPY stream, escaped by the text format's 
 Both run in the caller's transaction, so they commit or roll back with the rest of the batch.
 Types round-trip exactly: text verbatim, timestamps and dates as ISO-8601, ``None`` as SQL
 ``NULL`` (what ``JSON(none_as_null=True)`` stores too).
+
+Aggregated rows move inside the database: ``staged`` and ``insert_select`` (see there why a
+temporary table first on PostgreSQL).
 """
 from __future__ import annotations
 
@@ -121,7 +124,6 @@ def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[dict[st
     return len(rows)
 
 
-
 @contextmanager
 def staged(conn: Connection, name: str, query: Select, columns: Sequence[Column]) -> Iterator[Table]:
     """The rows of ``query`` in a temporary table with ``columns`` (names and types, in the
@@ -131,11 +133,11 @@ def staged(conn: Connection, name: str, query: Select, columns: Sequence[Column]
     workers, where it never does for the SELECT of an ``INSERT … SELECT``. The query keeps its
     bound parameters. On an error the transaction's rollback removes the table."""
     stage = Table(f"stage_{name}", MetaData(), *(Column(c.name, c.type) for c in columns), prefixes=["TEMPORARY"])
-    quoted = conn.dialect.identifier_preparer.format_table(stage)   # identifiers from the schema
+    quoted, names = _names(conn, stage, [c.name for c in stage.columns])   # identifiers from the schema
     if conn.dialect.name == "postgresql":
         compiled = query.compile(dialect=conn.dialect)
-        names = ", ".join(conn.dialect.identifier_preparer.quote(c.name) for c in stage.columns)
-        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {quoted} ({names}) ON COMMIT DROP AS {compiled}", compiled.params)
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {quoted} ({', '.join(names)}) ON COMMIT DROP AS {compiled}",
+                             compiled.params)
     else:
         stage.create(conn)
         conn.execute(insert(stage).from_select([c.name for c in stage.columns], query))
