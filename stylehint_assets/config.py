@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from datetime import date
 from typing import Any
@@ -64,6 +64,28 @@ def _url(text: str) -> str:
 
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(sorted({p.strip().lower() for p in text.split(",") if p.strip()}))
+
+
+MIN_TOKEN_CHARS = 16
+
+
+def _tokens(text: str) -> tuple[str, ...]:
+    """Comma-separated bearer tokens; never echoed back (an error names only the position)."""
+    tokens = tuple(p.strip() for p in text.split(",") if p.strip())
+    for i, token in enumerate(tokens, start=1):
+        if len(token) < MIN_TOKEN_CHARS or any(c.isspace() or not c.isprintable() for c in token):
+            raise ValueError(f"token {i} must be at least {MIN_TOKEN_CHARS} printable characters without spaces")
+    return tokens
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    """Exact origins (scheme://host[:port]); a wildcard would open the API to every web page."""
+    origins = _csv(text)
+    for origin in origins:
+        scheme, sep, rest = origin.partition("://")
+        if origin == "*" or not sep or not scheme or not rest or "/" in rest or "*" in origin:
+            raise ValueError(f"{origin!r} is not an origin like chrome-extension://<id> or https://host")
+    return origins
 
 
 KNOBS: tuple[Knob, ...] = (
@@ -126,11 +148,22 @@ KNOBS: tuple[Knob, ...] = (
     Knob("PROMETHEUS_PUSHGATEWAY_URL", "pushgateway_url", str, "http://127.0.0.1:9091",
          "When set, each aggregation run also pushes its run-level series."),
     Knob("STYLEHINT_UI_URL", "ui_url", _url, "a URL", "Base URL of the Dagster UI, for links in alerts."),
+    Knob("STYLEHINT_API_TOKENS", "api_tokens", _tokens, "token[,token...], each >= 16 chars",
+         "`stylehint serve`: bearer tokens the extension may send (any one is accepted); from your secret store, never in files here."),
+    Knob("STYLEHINT_API_TOKENS_FILE", "api_tokens_file", str, "a readable file path",
+         "`stylehint serve`: a file with one bearer token per line (`#` comments), read at start, on top of STYLEHINT_API_TOKENS."),
+    Knob("STYLEHINT_API_ALLOWED_ORIGINS", "api_allowed_origins", _origins, "origin[,origin...]",
+         "`stylehint serve`: browser origins allowed by CORS, e.g. `chrome-extension://<id>`; empty = no CORS headers at all."),
+    Knob("STYLEHINT_API_MAX_BODY_BYTES", "api_max_body_bytes", int, "1024-268435456",
+         "`stylehint serve`: largest sync body accepted; a larger one gets 413 before it is read whole.",
+         _within(1024, 256 << 20)),
 )
 
 
 def _shown(knob: Knob, raw: str) -> str:
     """The value as an error may print it: URLs can carry credentials, so they are never echoed."""
+    if knob.env.endswith("_TOKENS"):
+        return "<tokens hidden>"
     return "<url hidden>" if knob.env.endswith("_URL") else repr(raw)
 
 
@@ -163,6 +196,10 @@ class Settings:
     alert_active_minutes: int = 240
     pushgateway_url: str = ""
     ui_url: str = "http://127.0.0.1:3000"
+    api_tokens: tuple[str, ...] = field(default=(), repr=False)
+    api_tokens_file: str = ""
+    api_allowed_origins: tuple[str, ...] = ()
+    api_max_body_bytes: int = 1 << 20
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
