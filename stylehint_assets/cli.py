@@ -69,6 +69,15 @@ def cmd_db_upgrade(args, settings: Settings) -> None:
     print(f"learning store ready: {safe_url(settings.database_url)}")
 
 
+INGEST_JSON_FIELDS = ("accepted", "rejected", "merged", "rejected_by_reason")
+
+
+def ingest_json(report) -> dict[str, Any]:
+    """The object ``ingest --json`` prints and the API's sync route answers."""
+    summary = report.as_json()
+    return {k: summary[k] for k in INGEST_JSON_FIELDS}
+
+
 def cmd_ingest(args, settings: Settings) -> None:
     from .domain.records import read_records
     from .store.ingest import ingest_records
@@ -84,7 +93,7 @@ def cmd_ingest(args, settings: Settings) -> None:
     if sys.stderr.isatty():
         print(file=sys.stderr)
     if args.json:
-        print(json.dumps({k: report.as_json()[k] for k in ("accepted", "rejected", "merged", "rejected_by_reason")}))
+        print(json.dumps(ingest_json(report)))
     else:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(report.rejected_by_reason.items())) or "none"
         print(f"accepted {report.accepted} (new {report.inserted}, changed {report.updated}, "
@@ -282,6 +291,19 @@ def cmd_metrics_serve(args, settings: Settings) -> None:
           ready=lambda url: print(f"serving {url} (store {safe_url(settings.database_url)})", file=sys.stderr, flush=True))
 
 
+def cmd_serve(args, settings: Settings) -> None:
+    from .api.server import check_startable, serve
+    from .store.engine import safe_url
+
+    if args.workers < 1:
+        raise CliError("--workers must be at least 1")
+    tokens = check_startable(settings, args.insecure_no_auth)
+    auth = "OFF (--insecure-no-auth)" if args.insecure_no_auth else f"{tokens} bearer token(s)"
+    print(f"serving http://{args.host}:{args.port} (store {safe_url(settings.database_url)}, "
+          f"{args.workers} worker(s), auth {auth})", file=sys.stderr, flush=True)
+    serve(args.host, args.port, args.workers, args.insecure_no_auth, log_level="info" if args.verbose else "warning")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stylehint", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -333,6 +355,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     p.add_argument("--port", type=int, default=9108)
     p.set_defaults(func=cmd_metrics_serve)
+
+    p = sub.add_parser("serve", help="the extension's HTTP API: learning sync in, served profiles out")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--insecure-no-auth", action="store_true",
+                   help="serve without bearer tokens (trusted networks only; said at every start)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("ui", help="start the Dagster UI and daemon on the embedded instance")
     p.add_argument("--host", default="127.0.0.1")

@@ -69,7 +69,7 @@ def _csv(text: str) -> tuple[str, ...]:
 MIN_TOKEN_CHARS = 16
 
 
-def _tokens(text: str) -> tuple[str, ...]:
+def parse_tokens(text: str) -> tuple[str, ...]:
     """Comma-separated bearer tokens; never echoed back (an error names only the position)."""
     tokens = tuple(p.strip() for p in text.split(",") if p.strip())
     for i, token in enumerate(tokens, start=1):
@@ -148,7 +148,7 @@ KNOBS: tuple[Knob, ...] = (
     Knob("PROMETHEUS_PUSHGATEWAY_URL", "pushgateway_url", str, "http://127.0.0.1:9091",
          "When set, each aggregation run also pushes its run-level series."),
     Knob("STYLEHINT_UI_URL", "ui_url", _url, "a URL", "Base URL of the Dagster UI, for links in alerts."),
-    Knob("STYLEHINT_API_TOKENS", "api_tokens", _tokens, "token[,token...], each >= 16 chars",
+    Knob("STYLEHINT_API_TOKENS", "api_tokens", parse_tokens, "token[,token...], each >= 16 chars",
          "`stylehint serve`: bearer tokens the extension may send (any one is accepted); from your secret store, never in files here."),
     Knob("STYLEHINT_API_TOKENS_FILE", "api_tokens_file", str, "a readable file path",
          "`stylehint serve`: a file with one bearer token per line (`#` comments), read at start, on top of STYLEHINT_API_TOKENS."),

@@ -1,0 +1,1 @@
+"""The extension's HTTP service (``stylehint serve``): learning sync in, served profiles out."""

@@ -1,0 +1,58 @@
+"""The sync route's work: one upload through exactly the ingest path of ``stylehint ingest``."""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ..cli import ingest_json
+from ..config import Settings
+from ..domain.events import Rejection
+from ..domain.records import Record, read_records
+from ..store.ingest import ingest_records
+
+SOURCE = "api"                      # autofill_events_quarantine.source of rejected uploads
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson")
+UNDECODABLE = {"bad_json", "not_utf8"}
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    status: int
+    body: dict[str, Any]
+
+
+def is_ndjson(content_type: str | None) -> bool:
+    return (content_type or "").split(";", 1)[0].strip().lower() in NDJSON_TYPES
+
+
+def _not_json(body: bytes) -> str | None:
+    """Why a JSON body is not JSON at all (one line), or None when it parses."""
+    try:
+        json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 ({exc.reason} at byte {exc.start})"
+    except (ValueError, RecursionError) as exc:
+        return str(exc).splitlines()[0][:200] or type(exc).__name__
+    return None
+
+
+def sync(engine: Engine, settings: Settings, body: bytes, ndjson: bool) -> SyncOutcome:
+    """202 with the ``ingest --json`` object; 400 when the body is not JSON (or, for NDJSON, no line
+    is), after quarantining it. Bad events inside a good payload are the ingest's to reject."""
+    if not body.strip():
+        return SyncOutcome(400, {"error": "empty body: expected the sync payload (JSON) or NDJSON"})
+    if not ndjson:
+        reason = _not_json(body)
+        if reason is not None:
+            raw = body.decode("utf-8", "backslashreplace")
+            report = ingest_records(engine, [Record(1, raw, rejection=Rejection("bad_json", reason))],
+                                    settings=settings, source=SOURCE)
+            return SyncOutcome(400, {"error": f"body is not JSON: {reason}", "quarantined": report.rejected})
+    report = ingest_records(engine, read_records(io.BytesIO(body)), settings=settings, source=SOURCE)
+    if ndjson and report.accepted == 0 and report.rejected and set(report.rejected_by_reason) <= UNDECODABLE:
+        return SyncOutcome(400, {"error": "body is not NDJSON: no line is a JSON value", "quarantined": report.rejected})
+    return SyncOutcome(202, ingest_json(report))
