@@ -16,6 +16,7 @@ import pandas as pd
 from .config import ConfigError, Settings, configuration_table
 from .domain.coverage import coverage, coverage_table
 from .domain.hosts import normalize_host
+from .ingest_json import ingest_json
 
 log = logging.getLogger("stylehint")
 
@@ -67,15 +68,6 @@ def cmd_db_upgrade(args, settings: Settings) -> None:
 
     _engine(settings)
     print(f"learning store ready: {safe_url(settings.database_url)}")
-
-
-INGEST_JSON_FIELDS = ("accepted", "rejected", "merged", "rejected_by_reason")
-
-
-def ingest_json(report) -> dict[str, Any]:
-    """The object ``ingest --json`` prints and the API's sync route answers."""
-    summary = report.as_json()
-    return {k: summary[k] for k in INGEST_JSON_FIELDS}
 
 
 def cmd_ingest(args, settings: Settings) -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ..cli import ingest_json
 from ..config import Settings
 from ..domain.events import Rejection
 from ..domain.records import Record, read_records
+from ..ingest_json import ingest_json
 from ..store.ingest import ingest_records
 
 SOURCE = "api"                      # autofill_events_quarantine.source of rejected uploads
