@@ -1,0 +1,288 @@
+"""HTTP benchmark of ``stylehint serve`` on PostgreSQL: profile GETs and learning syncs.
+
+    .venv/bin/python benchmarks/bench_api.py                    # 2 workers, 10 s per phase
+    .venv/bin/python benchmarks/bench_api.py --workers 1 --seconds 5
+    .venv/bin/python benchmarks/bench_api.py --json
+
+A throwaway database (``--admin-url``) gets a real published snapshot: synthetic events
+(``stylehint_assets.synthetic``, seed 7, 30 days) through the asset graph. ``stylehint serve`` then
+runs as a subprocess on a free loopback port, and the load comes from another process (this
+script in ``--client`` mode: asyncio, keep-alive HTTP/1.1 connections, no third-party client):
+
+- profile: GETs of the snapshot's forms in turn at ``--concurrency`` (32) connections;
+  throughput and p50/p99 latency (targets >= 1,500 requests/s, p99 <= 50 ms);
+- sync: POSTs of 50 new events each (fresh event_ids) at ``--sync-concurrency`` (8) connections;
+  events stored per second (target >= 10,000 events/s).
+
+Each phase warms up for one second, then runs ``--seconds``; requests are bounded in number and
+time. Server, PostgreSQL and load generator share the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import date, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+END_DAY = date(2025, 3, 30)
+TOKEN = "bench-token-" + uuid.uuid4().hex
+SYNC = "/api/extension/learning/sync"
+PROFILE = "/api/extension/learning/profile"
+MAX_REQUESTS = 2_000_000          # a hard bound on any phase, whatever --seconds says
+
+
+# ------------------------------------------------------------------ load generator (own process)
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def _connection(port: int, requests, start_at: float, stop_at: float, latencies: list, statuses: dict) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for request in requests:
+            now = time.perf_counter()
+            if now >= stop_at:
+                break
+            writer.write(request)
+            status = await _read_response(reader)
+            done = time.perf_counter()
+            if now >= start_at:           # the first second warms up
+                latencies.append(done - now)
+                statuses[status] = statuses.get(status, 0) + 1
+    finally:
+        writer.close()
+
+
+def _get(path: str) -> bytes:
+    return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n").encode()
+
+
+def _post(body: bytes) -> bytes:
+    return (f"POST {SYNC} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def _profile_requests(forms: list[list[str]], offset: int):
+    i = offset
+    while True:
+        host, schema_hash = forms[i % len(forms)]
+        yield _get(f"{PROFILE}?{urlencode({'host': host, 'schema_hash': schema_hash})}")
+        i += 1
+
+
+def _sync_requests(connection: int, batch: int):
+    from stylehint_assets.synthetic import generate_events
+
+    template = list(generate_events(batch * 20, END_DAY, days=30, seed=11))
+    n = 0
+    while True:
+        events = []
+        for j in range(batch):
+            event = dict(template[(n * batch + j) % len(template)])
+            event["event_id"] = f"bench-{connection}-{n}-{j}"
+            events.append(event)
+        yield _post(json.dumps({"events": events}).encode())
+        n += 1
+
+
+async def _load(port: int, kind: str, concurrency: int, seconds: float, forms, batch: int) -> dict:
+    start_at = time.perf_counter() + 1.0
+    stop_at = start_at + seconds
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    per = MAX_REQUESTS // concurrency
+    tasks = []
+    for c in range(concurrency):
+        source = _profile_requests(forms, c * 7) if kind == "profile" else _sync_requests(c, batch)
+        bounded = (r for _, r in zip(range(per), source))
+        tasks.append(_connection(port, bounded, start_at, stop_at, latencies, statuses))
+    await asyncio.gather(*tasks)
+    elapsed = min(time.perf_counter(), stop_at) - start_at
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
+    ok = sum(v for s, v in statuses.items() if 200 <= s < 300)
+    return {"kind": kind, "concurrency": concurrency, "seconds": round(elapsed, 2), "requests": len(latencies),
+            "statuses": {str(k): v for k, v in sorted(statuses.items())},
+            "requests_per_s": round(len(latencies) / elapsed, 1), "p50_ms": round(q[49] * 1000, 2),
+            "p99_ms": round(q[98] * 1000, 2),
+            **({"events_per_s": round(ok * batch / elapsed, 1), "batch": batch} if kind == "sync" else {})}
+
+
+def _client(argv: list[str]) -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("kind", choices=("profile", "sync"))
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--concurrency", type=int, required=True)
+    p.add_argument("--seconds", type=float, required=True)
+    p.add_argument("--forms", default="[]")
+    p.add_argument("--batch", type=int, default=50)
+    p.add_argument("--token", required=True)
+    a = p.parse_args(argv)
+    global TOKEN
+    TOKEN = a.token
+    result = asyncio.run(_load(a.port, a.kind, a.concurrency, a.seconds, json.loads(a.forms), a.batch))
+    print(json.dumps(result))
+
+
+# ------------------------------------------------------------------ orchestration
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _publish(url: str, events: int) -> list[list[str]]:
+    import dagster as dg
+    from sqlalchemy import select
+
+    from resources import LearningStore
+    from stylehint_assets.config import Settings
+    from stylehint_assets.definitions import build_definitions
+    from stylehint_assets.domain.records import Record
+    from stylehint_assets.runner import materialize_as_of
+    from stylehint_assets.store.engine import get_engine, upgrade
+    from stylehint_assets.store.ingest import ingest_records
+    from stylehint_assets.store.schema import form_profiles
+    from stylehint_assets.synthetic import generate_events
+
+    settings = Settings(database_url=url, kpi_min_coverage=0.0, kpi_max_none=1.0, kpi_segment_range=(0.0, 1.0))
+    engine = get_engine(url)
+    upgrade(engine)
+    ingest_records(engine, (Record(i, "", value=e) for i, e in enumerate(generate_events(events, END_DAY, seed=7))),
+                   settings=settings, source="bench")
+    defs = build_definitions(LearningStore(database_url=url), settings)
+    with dg.instance_for_test() as instance:
+        materialize_as_of(defs, instance, END_DAY, settings)
+    with engine.connect() as conn:
+        forms = [[h, s] for h, s in conn.execute(select(form_profiles.c.host, form_profiles.c.schema_hash))]
+    engine.dispose()
+    return forms
+
+
+def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 90.0) -> None:
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"stylehint serve exited: {proc.stderr.read()}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/readyz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("stylehint serve not ready in time")
+
+
+def _run_client(port: int, kind: str, concurrency: int, seconds: float, forms=None) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--client", kind, "--port", str(port), "--concurrency",
+                          str(concurrency), "--seconds", str(seconds), "--forms", json.dumps(forms or []),
+                          "--token", TOKEN], capture_output=True, text=True, timeout=seconds + 120, check=True)
+    return json.loads(out.stdout)
+
+
+def _machine() -> str:
+    cpu = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores {cpu}, Python {platform.python_version()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--client"]:
+        _client(argv[1:])
+        return 0
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--sync-concurrency", type=int, default=8)
+    p.add_argument("--events", type=int, default=20000, help="synthetic events behind the snapshot")
+    p.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
+    name = f"stylehint_bench_api_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))   # generated identifier
+    url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
+    proc = None
+    try:
+        print(f"publishing a snapshot of {args.events:,} synthetic events ...", file=sys.stderr, flush=True)
+        forms = _publish(url, args.events)
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("STYLEHINT_", "COMPANION_"))}
+        env.update(STYLEHINT_DATABASE_URL=url, STYLEHINT_API_TOKENS=TOKEN)
+        proc = subprocess.Popen([sys.executable, "-m", "stylehint_assets.cli", "serve", "--port", str(port),
+                                 "--workers", str(args.workers)], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _wait_ready(port, proc)
+        print(f"{len(forms)} forms; load: profile at {args.concurrency}, sync at {args.sync_concurrency} ...",
+              file=sys.stderr, flush=True)
+        profile = _run_client(port, "profile", args.concurrency, args.seconds, forms)
+        sync = _run_client(port, "sync", args.sync_concurrency, args.seconds)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    result = {"meta": {"machine": _machine(), "workers": args.workers, "forms": len(forms),
+                       "measured_at": datetime.utcnow().isoformat(timespec="seconds") + "Z"},
+              "profile": profile, "sync": sync}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['meta']['machine']}; stylehint serve --workers {args.workers}; {len(forms)} forms")
+    print("| phase | concurrency | requests/s | p50 | p99 | events/s | statuses | target |")
+    print("|---|---:|---:|---:|---:|---:|---|---|")
+    print(f"| profile GET | {profile['concurrency']} | {profile['requests_per_s']:,.0f} | {profile['p50_ms']} ms | "
+          f"{profile['p99_ms']} ms | | {profile['statuses']} | >= 1,500 req/s, p99 <= 50 ms |")
+    print(f"| sync POST (50 events) | {sync['concurrency']} | {sync['requests_per_s']:,.0f} | {sync['p50_ms']} ms | "
+          f"{sync['p99_ms']} ms | {sync['events_per_s']:,.0f} | {sync['statuses']} | >= 10,000 events/s |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
