@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from contextlib import redirect_stdout
 from dataclasses import replace
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine, select, text, update
 
 from stylehint_assets import cli
+from stylehint_assets.api.profile import SNAPSHOT_RECHECK_SECONDS
 from stylehint_assets.store.engine import get_engine
 from stylehint_assets.store.schema import (
     autofill_events, autofill_events_quarantine, form_profiles, metric_counters, schema_info,
@@ -370,6 +372,7 @@ def test_etag_304_and_a_new_snapshot(server, store_url, published_store):
         from stylehint_assets.store.reads import published_as_of
         as_of, published_at, run_id = published_as_of(conn)
     mark_published(engine, as_of, published_at + timedelta(hours=6), "next-run")
+    time.sleep(SNAPSHOT_RECHECK_SECONDS + 0.2)          # the server re-reads the publish state this often
     try:
         after = server.profile(host, schema_hash, headers={"If-None-Match": etag})
         assert after.status == 200 and after.headers["etag"] != etag

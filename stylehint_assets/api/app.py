@@ -25,7 +25,7 @@ from ..store.engine import get_engine
 from .auth import BearerTokens, configured_tokens
 from .body import BadContentLength, BodyTooLarge, read_bounded
 from .faults import RETRY_AFTER_SECONDS, store_unavailable
-from .profile import CACHE_CONTROL, profile_answer
+from .profile import CACHE_CONTROL, ServedViews
 from .readiness import readiness
 from .request_metrics import RequestMetrics, RequestMetricsMiddleware
 from .sync import is_ndjson, sync
@@ -68,12 +68,13 @@ def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine 
         log.warning("authentication is OFF (--insecure-no-auth): every client that reaches this port can sync and read")
     engine = engine or get_engine(settings.database_url)
     metrics = RequestMetrics(CollectorRegistry(auto_describe=False))
+    views = ServedViews(engine, settings.profile_enabled)
 
     app = FastAPI(title="stylehint", version="1", docs_url=None, redoc_url=None, openapi_url="/openapi.json",
                   description="The Companion's learning sync in, served form profiles out. Every route under "
                               "/api needs `Authorization: Bearer <token>`.")
 
-    def authorized(request: Request) -> None:
+    async def authorized(request: Request) -> None:
         if require_auth and not tokens.accepts(request.headers.get("authorization")):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
@@ -129,15 +130,16 @@ def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine 
                         404: {"description": "Form not in the published snapshot (the served view for an unknown "
                                              "form, plus `error`)", **_ERROR},
                         503: {"description": "Learning store unavailable (Retry-After)", **_ERROR}})
-    def learning_profile(request: Request, host: str | None = None, schema_hash: str | None = None) -> Response:
+    async def learning_profile(request: Request, host: str | None = None, schema_hash: str | None = None) -> Response:
         """The served form profile (quality guard and shadow mode applied); the host is normalised as ingest does."""
         if not host or not schema_hash:
             return error(400, "query parameters host and schema_hash are required")
         normalized = normalize_host(host)
         if normalized is None:
             return error(400, f"not a valid host: {host[:100]!r}")
-        answer = profile_answer(engine, normalized, schema_hash, settings.profile_enabled,
-                                request.headers.get("if-none-match"))
+        if_none_match = request.headers.get("if-none-match")
+        answer = (views.cached(normalized, schema_hash, if_none_match)
+                  or await run_in_threadpool(views.answer, normalized, schema_hash, if_none_match))
         if not answer.known:
             return json_response({"error": "unknown form", **answer.view}, 404)
         headers = {"ETag": answer.etag, "Cache-Control": CACHE_CONTROL}
