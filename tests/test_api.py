@@ -5,12 +5,14 @@ import io
 import json
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from contextlib import redirect_stdout
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -464,3 +466,19 @@ def test_openapi_document_lists_every_route(api):
     assert {SYNC, PROFILE, "/healthz", "/readyz", "/metrics"} <= set(doc["paths"])
     assert {"202", "400", "401", "413", "503"} <= set(doc["paths"][SYNC]["post"]["responses"])
     assert "application/x-ndjson" in doc["paths"][SYNC]["post"]["requestBody"]["content"]
+
+
+def test_metrics_with_two_workers_are_summed_over_the_workers(tmp_path):
+    url = f"sqlite:///{tmp_path}/learning.db"
+    _reset(get_engine(url))
+    leftovers = set(Path(tempfile.gettempdir()).glob("stylehint-api-metrics-*"))
+    with ApiServer(url, "--workers", "2") as srv:
+        for _ in range(20):                     # one connection each: both workers answer some
+            assert srv.profile(GH, "s1").status == 404
+        for _ in range(4):
+            text_ = srv.request("GET", "/metrics", token=None).body.decode()
+            line = next(x for x in text_.splitlines() if x.startswith("stylehint_api_requests_total{")
+                        and 'route="/api/extension/learning/profile"' in x and 'status="404"' in x)
+            assert float(line.rsplit(" ", 1)[1]) == 20.0
+        assert set(Path(tempfile.gettempdir()).glob("stylehint-api-metrics-*")) - leftovers   # the workers' files
+    assert set(Path(tempfile.gettempdir()).glob("stylehint-api-metrics-*")) == leftovers      # removed at exit
