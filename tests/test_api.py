@@ -10,7 +10,6 @@ import threading
 import time
 import uuid
 from contextlib import redirect_stdout
-from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 from sqlalchemy import create_engine, select, text, update
 
 from stylehint_assets import cli
+from stylehint_assets.config import Settings
 from stylehint_assets.api.profile import SNAPSHOT_RECHECK_SECONDS
 from stylehint_assets.store.engine import get_engine
 from stylehint_assets.store.schema import (
@@ -310,7 +310,6 @@ def published_store(store_url):
     engine = get_engine(store_url)
     _reset(engine)
     end = date(2025, 3, 30)
-    from tests.conftest import Settings
     settings = Settings(database_url=store_url, kpi_min_coverage=0.0, kpi_max_none=1.0,
                         kpi_segment_range=(0.0, 1.0), quality_overrides="lever:min_success=0.99")
     ingest_events(engine, settings, list(generate_events(1500, end, days=30, seed=3)))
