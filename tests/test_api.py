@@ -481,3 +481,20 @@ def test_metrics_with_two_workers_are_summed_over_the_workers(tmp_path):
             assert float(line.rsplit(" ", 1)[1]) == 20.0
         assert set(Path(tempfile.gettempdir()).glob("stylehint-api-metrics-*")) - leftovers   # the workers' files
     assert set(Path(tempfile.gettempdir()).glob("stylehint-api-metrics-*")) == leftovers      # removed at exit
+
+
+def test_driver_errors_outside_sqlalchemy_count_as_store_unavailable():
+    import sqlite3
+
+    import psycopg2
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from stylehint_assets.api.faults import store_unavailable
+
+    assert store_unavailable(psycopg2.OperationalError("server closed the connection unexpectedly"))
+    assert store_unavailable(psycopg2.InterfaceError("connection already closed"))
+    assert store_unavailable(sqlite3.OperationalError("unable to open database file"))
+    assert store_unavailable(OperationalError("SELECT 1", {}, Exception("refused")))
+    assert not store_unavailable(IntegrityError("INSERT", {}, Exception("duplicate key")))
+    assert not store_unavailable(psycopg2.IntegrityError("duplicate key"))
+    assert not store_unavailable(ValueError("OperationalError"))

@@ -58,6 +58,21 @@ def _unavailable() -> Response:
     return error(503, "learning store unavailable; retry later", {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+class StoreDown(Exception):
+    """The learning store is unreachable (answered 503 with Retry-After)."""
+
+
+async def _in_threadpool(func, *args):
+    """``func(*args)`` off the event loop; a store that is unreachable (SQLAlchemy's error, or the
+    driver's own from the COPY path) raises ``StoreDown`` for the 503 handler."""
+    try:
+        return await run_in_threadpool(func, *args)
+    except Exception as exc:
+        if store_unavailable(exc):
+            raise StoreDown((str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0]) from exc
+        raise
+
+
 def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine | None = None) -> FastAPI:
     """Raises ``ConfigError`` when auth is required and no token is configured."""
     tokens = BearerTokens(configured_tokens(settings))
@@ -96,11 +111,13 @@ def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine 
     async def _bad_length(request: Request, exc: BadContentLength) -> Response:
         return error(400, str(exc))
 
+    @app.exception_handler(StoreDown)
+    async def _store_down(request: Request, exc: StoreDown) -> Response:
+        log.warning("learning store unavailable: %s", exc)
+        return _unavailable()
+
     @app.exception_handler(SQLAlchemyError)
     async def _store_error(request: Request, exc: SQLAlchemyError) -> Response:
-        if store_unavailable(exc):
-            log.warning("learning store unavailable: %s", (str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0])
-            return _unavailable()
         log.error("learning store error on %s", request.url.path, exc_info=exc)
         return error(500, "internal error")
 
@@ -119,7 +136,7 @@ def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine 
     async def learning_sync(request: Request) -> Response:
         """Ingest one upload exactly as `stylehint ingest` does: bad events are quarantined and counted."""
         body = await read_bounded(request, settings.api_max_body_bytes)
-        outcome = await run_in_threadpool(sync, engine, settings, body, is_ndjson(request.headers.get("content-type")))
+        outcome = await _in_threadpool(sync, engine, settings, body, is_ndjson(request.headers.get("content-type")))
         return json_response(outcome.body, outcome.status)
 
     @app.get(PROFILE_PATH, dependencies=[Depends(authorized)],
@@ -139,7 +156,7 @@ def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine 
             return error(400, f"not a valid host: {host[:100]!r}")
         if_none_match = request.headers.get("if-none-match")
         answer = (views.cached(normalized, schema_hash, if_none_match)
-                  or await run_in_threadpool(views.answer, normalized, schema_hash, if_none_match))
+                  or await _in_threadpool(views.answer, normalized, schema_hash, if_none_match))
         if not answer.known:
             return json_response({"error": "unknown form", **answer.view}, 404)
         headers = {"ETag": answer.etag, "Cache-Control": CACHE_CONTROL}
