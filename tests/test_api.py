@@ -498,3 +498,36 @@ def test_driver_errors_outside_sqlalchemy_count_as_store_unavailable():
     assert not store_unavailable(IntegrityError("INSERT", {}, Exception("duplicate key")))
     assert not store_unavailable(psycopg2.IntegrityError("duplicate key"))
     assert not store_unavailable(ValueError("OperationalError"))
+
+
+def test_bearer_tokens_accept_any_configured_token_and_nothing_else(tmp_path):
+    from stylehint_assets.api.auth import BearerTokens, configured_tokens
+    from stylehint_assets.config import ConfigError
+
+    path = tmp_path / "tokens"
+    path.write_text("# rotated 2026-11\nsecond-token-0123456789\n  \n")
+    settings = Settings(api_tokens=("first-token-0123456789",), api_tokens_file=str(path))
+    assert configured_tokens(settings) == ("first-token-0123456789", "second-token-0123456789")
+    tokens = BearerTokens(configured_tokens(settings))
+    assert tokens.accepts("Bearer first-token-0123456789") and tokens.accepts("bearer  second-token-0123456789")
+    for header in (None, "", "Bearer", "Bearer first-token-012345678", "Token first-token-0123456789",
+                   "first-token-0123456789", "Bearer first-token-0123456789x"):
+        assert not tokens.accepts(header), header
+    assert "first-token" not in repr(settings)                    # never in a log line of the settings
+
+    path.write_text("ok-token-0123456789abc\nshort\n")
+    with pytest.raises(ConfigError) as bad:
+        configured_tokens(Settings(api_tokens_file=str(path)))
+    assert "line 2" in str(bad.value) and "short" not in str(bad.value)
+
+
+def test_allowed_origins_are_exact_origins():
+    from stylehint_assets.config import ConfigError
+
+    ok = Settings.from_env({"STYLEHINT_API_ALLOWED_ORIGINS": f"{ORIGIN}, https://Admin.Example.com"})
+    assert ok.api_allowed_origins == ("chrome-extension://abcdefghijklmnopabcdefghijklmnop", "https://admin.example.com")
+    for bad in ("*", "https://*.example.com", "example.com", "https://example.com/path"):
+        with pytest.raises(ConfigError, match="STYLEHINT_API_ALLOWED_ORIGINS"):
+            Settings.from_env({"STYLEHINT_API_ALLOWED_ORIGINS": bad})
+    with pytest.raises(ConfigError, match="STYLEHINT_API_MAX_BODY_BYTES"):
+        Settings.from_env({"STYLEHINT_API_MAX_BODY_BYTES": "10"})
