@@ -21,6 +21,21 @@ def check_startable(settings: Settings, insecure_no_auth: bool) -> int:
     return count
 
 
+LOG_FORMAT = '{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}'   # as the CLI's
+
+
+def log_config(level: str) -> dict:
+    """One JSON line per record on stderr, in every worker (uvicorn applies it in each process);
+    no access log."""
+    return {
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"json": {"format": LOG_FORMAT}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {"uvicorn": {"level": level.upper()}, "uvicorn.access": {"level": "WARNING"}},
+    }
+
+
 def serve(host: str, port: int, workers: int, insecure_no_auth: bool, log_level: str = "warning") -> None:
     """Run until SIGINT/SIGTERM. Each worker builds its app from the environment; with several,
     request metrics are summed over the workers through a temporary directory removed at exit."""
@@ -30,8 +45,8 @@ def serve(host: str, port: int, workers: int, insecure_no_auth: bool, log_level:
         metrics_dir = tempfile.mkdtemp(prefix="stylehint-api-metrics-")
         os.environ[MULTIPROCESS_DIR_ENV] = metrics_dir
     try:
-        uvicorn.run(factory, factory=True, host=host, port=port, workers=workers, log_level=log_level,
-                    access_log=False, server_header=False, timeout_graceful_shutdown=10)
+        uvicorn.run(factory, factory=True, host=host, port=port, workers=workers, log_config=log_config(log_level),
+                    log_level=log_level, access_log=False, server_header=False, timeout_graceful_shutdown=10)
     finally:
         if metrics_dir:
             os.environ.pop(MULTIPROCESS_DIR_ENV, None)
