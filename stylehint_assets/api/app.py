@@ -165,7 +165,7 @@ def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine 
         return json_response(answer.view, 200, headers)
 
     @app.get("/healthz", responses={200: {"description": "The process is up"}})
-    def healthz() -> Response:
+    async def healthz() -> Response:
         return json_response({"status": "ok"})
 
     @app.get("/readyz", responses={200: {"description": "Store answers, schema current"},
