@@ -9,6 +9,9 @@ A throwaway database (``--admin-url``) gets a real published snapshot: synthetic
 runs as a subprocess on a free loopback port, and the load comes from another process (this
 script in ``--client`` mode: asyncio, keep-alive HTTP/1.1 connections, no third-party client):
 
+- healthz: GETs of ``/healthz`` at the same concurrency, the framework's own ceiling in this run
+  (the profile rate is also reported as a ratio to it, which is steadier than either figure on a
+  shared machine);
 - profile: GETs of the snapshot's forms in turn at ``--concurrency`` (32) connections;
   throughput and p50/p99 latency (targets >= 1,500 requests/s, p99 <= 50 ms);
 - sync: POSTs of 50 new events each (fresh event_ids) at ``--sync-concurrency`` (8) connections;
@@ -86,6 +89,11 @@ def _post(body: bytes) -> bytes:
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 
 
+def _healthz_requests():
+    while True:
+        yield b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
 def _profile_requests(forms: list[list[str]], offset: int):
     i = offset
     while True:
@@ -117,7 +125,8 @@ async def _load(port: int, kind: str, concurrency: int, seconds: float, forms, b
     per = MAX_REQUESTS // concurrency
     tasks = []
     for c in range(concurrency):
-        source = _profile_requests(forms, c * 7) if kind == "profile" else _sync_requests(c, batch)
+        source = {"profile": lambda: _profile_requests(forms, c * 7), "healthz": _healthz_requests,
+                  "sync": lambda: _sync_requests(c, batch)}[kind]()
         bounded = (r for _, r in zip(range(per), source))
         tasks.append(_connection(port, bounded, start_at, stop_at, latencies, statuses))
     await asyncio.gather(*tasks)
@@ -134,7 +143,7 @@ async def _load(port: int, kind: str, concurrency: int, seconds: float, forms, b
 
 def _client(argv: list[str]) -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("kind", choices=("profile", "sync"))
+    p.add_argument("kind", choices=("healthz", "profile", "sync"))
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--concurrency", type=int, required=True)
     p.add_argument("--seconds", type=float, required=True)
@@ -256,8 +265,11 @@ def main(argv: list[str] | None = None) -> int:
         _wait_ready(port, proc)
         print(f"{len(forms)} forms; load: profile at {args.concurrency}, sync at {args.sync_concurrency} ...",
               file=sys.stderr, flush=True)
+        load_before = os.getloadavg()[0]
+        healthz = _run_client(port, "healthz", args.concurrency, args.seconds)
         profile = _run_client(port, "profile", args.concurrency, args.seconds, forms)
         sync = _run_client(port, "sync", args.sync_concurrency, args.seconds)
+        load_after = os.getloadavg()[0]
     finally:
         if proc is not None:
             proc.terminate()
@@ -269,18 +281,24 @@ def main(argv: list[str] | None = None) -> int:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
     result = {"meta": {"machine": _machine(), "workers": args.workers, "forms": len(forms),
+                       "load_average_1min": [round(load_before, 1), round(load_after, 1)],
                        "measured_at": datetime.utcnow().isoformat(timespec="seconds") + "Z"},
-              "profile": profile, "sync": sync}
+              "healthz": healthz, "profile": profile, "sync": sync,
+              "profile_to_healthz": round(profile["requests_per_s"] / healthz["requests_per_s"], 2)}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{result['meta']['machine']}; stylehint serve --workers {args.workers}; {len(forms)} forms")
+    print(f"{result['meta']['machine']}; stylehint serve --workers {args.workers}; {len(forms)} forms; "
+          f"load average {load_before:.1f} before, {load_after:.1f} after")
     print("| phase | concurrency | requests/s | p50 | p99 | events/s | statuses | target |")
     print("|---|---:|---:|---:|---:|---:|---|---|")
+    print(f"| healthz GET (baseline) | {healthz['concurrency']} | {healthz['requests_per_s']:,.0f} | "
+          f"{healthz['p50_ms']} ms | {healthz['p99_ms']} ms | | {healthz['statuses']} | |")
     print(f"| profile GET | {profile['concurrency']} | {profile['requests_per_s']:,.0f} | {profile['p50_ms']} ms | "
           f"{profile['p99_ms']} ms | | {profile['statuses']} | >= 1,500 req/s, p99 <= 50 ms |")
     print(f"| sync POST (50 events) | {sync['concurrency']} | {sync['requests_per_s']:,.0f} | {sync['p50_ms']} ms | "
           f"{sync['p99_ms']} ms | {sync['events_per_s']:,.0f} | {sync['statuses']} | >= 10,000 events/s |")
+    print(f"profile GETs ran at {result['profile_to_healthz']:.2f}x the healthz rate of the same run")
     return 0
 
 
