@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -39,6 +38,8 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_pipeline import _machine  # noqa: E402 - the same machine line as the pipeline benchmark
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 END_DAY = date(2025, 3, 30)
@@ -216,18 +217,6 @@ def _run_client(port: int, kind: str, concurrency: int, seconds: float, forms=No
                           str(concurrency), "--seconds", str(seconds), "--forms", json.dumps(forms or []),
                           "--token", TOKEN], capture_output=True, text=True, timeout=seconds + 120, check=True)
     return json.loads(out.stdout)
-
-
-def _machine() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores {cpu}, Python {platform.python_version()}"
 
 
 def main(argv: list[str] | None = None) -> int:
