@@ -5,10 +5,12 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 import warnings
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -33,6 +35,44 @@ def _day(text: str) -> date:
 
 def _today() -> date:
     return datetime.now(timezone.utc).date()
+
+
+def _program(name: str) -> Path:
+    """A program of this project, from the running interpreter's environment: the README runs
+    ``.venv/bin/stylehint`` without activating the environment, so ``PATH`` may hold none of them."""
+    path = Path(sys.executable).parent / name
+    if not os.access(path, os.X_OK):
+        raise CliError(f"{name} is not installed beside {sys.executable}: run scripts/setup.sh")
+    return path
+
+
+def _shown(path: Path) -> str:
+    """A program path as a hint prints it: relative to the working directory when inside it."""
+    try:
+        text = str(path.relative_to(Path.cwd()))
+        text = text if text.startswith(".") else f"./{text}" if os.sep in text else text
+    except ValueError:
+        text = str(path)
+    return shlex.quote(text)
+
+
+def command(*args: str) -> str:
+    """A stylehint command line that works as printed, from the working directory."""
+    return " ".join([_shown(Path(sys.executable).parent / "stylehint"), *args])
+
+
+def _check_day(day: date, settings: Settings) -> None:
+    """Days outside the daily partitions have no snapshot and never will (or not yet)."""
+    if day < settings.start_date:
+        raise CliError(f"{day} is before the first partition {settings.start_date} (STYLEHINT_START_DATE)")
+    today = _today()
+    if day > today:
+        raise CliError(f"{day} is after today ({today}, UTC): its partition does not exist yet")
+
+
+def _no_snapshot(as_of: date) -> CliError:
+    return CliError(f"no snapshot as of {as_of} in the learning store: build it with "
+                    f"`{command('materialize', '--as-of', as_of.isoformat())}`")
 
 
 def _engine(settings: Settings):
@@ -132,26 +172,35 @@ def cmd_demo(args, settings: Settings) -> None:
     runs = _materialize(settings, end)
     print(f"snapshot as of {end}: runs {', '.join(runs.run_ids)}")
     _print_coverage(settings, end)
-    print(f"\nopen the UI on this instance:  DAGSTER_HOME={os.environ['DAGSTER_HOME']} dagster dev -w workspace.yaml"
-          f"\n(or `stylehint ui`), then see Assets > style_hints and Runs.")
+    print(f"\nopen the UI on this instance:  {command('ui')}"
+          f"\n(the same as: DAGSTER_HOME={shlex.quote(os.environ['DAGSTER_HOME'])} {_shown(_program('dagster'))} dev "
+          f"-w workspace.yaml), then see Assets > style_hints and Runs.")
 
 
 HINT_COLUMNS = ["host", "schema_hash", "source", "segment_key", "host_family", "preferred_style_id"]
 PROFILE_COLUMNS = ["host", "schema_hash", "runs", "success_rate", "avg_edit_chars", "avg_duration_ms", "served"]
 
 
+def _snapshot_rows(settings: Settings, as_of: date, read) -> list[dict[str, Any]]:
+    from .store.reads import snapshot_exists
+
+    with _engine(settings).connect() as conn:
+        rows = read(conn, as_of)
+        if not rows and not snapshot_exists(conn, as_of):
+            raise _no_snapshot(as_of)
+    return rows
+
+
 def cmd_hints(args, settings: Settings) -> None:
     from .store.reads import hints_as_of
 
-    with _engine(settings).connect() as conn:
-        _print_rows(hints_as_of(conn, args.as_of), args.format, HINT_COLUMNS)
+    _print_rows(_snapshot_rows(settings, args.as_of, hints_as_of), args.format, HINT_COLUMNS)
 
 
 def cmd_profiles(args, settings: Settings) -> None:
     from .store.reads import profiles_as_of
 
-    with _engine(settings).connect() as conn:
-        _print_rows(profiles_as_of(conn, args.as_of), args.format, PROFILE_COLUMNS)
+    _print_rows(_snapshot_rows(settings, args.as_of, profiles_as_of), args.format, PROFILE_COLUMNS)
 
 
 def _form(args) -> tuple[str, str]:
@@ -162,19 +211,28 @@ def _form(args) -> tuple[str, str]:
 
 
 def cmd_profile(args, settings: Settings) -> None:
-    from .store.reads import api_view
+    from .store.reads import api_view, published_as_of
 
     host, schema = _form(args)
     with _engine(settings).connect() as conn:
-        print(json.dumps(api_view(conn, host, schema, settings.profile_enabled), indent=2, default=str, ensure_ascii=False))
+        view = api_view(conn, host, schema, settings.profile_enabled)
+        published = published_as_of(conn)[0]
+    print(json.dumps(view, indent=2, default=str, ensure_ascii=False))   # stdout stays JSON, for scripts
+    if view.get("reason") == "unknown form":
+        where = f"the published snapshot (as of {published})" if published else "any snapshot: nothing is published yet"
+        raise CliError(f"unknown form: {host} {schema} is not in {where}")
 
 
 def cmd_explain(args, settings: Settings) -> None:
-    from .store.reads import hint_detail
+    from .store.reads import hint_detail, published_as_of, snapshot_exists
 
     host, schema = _form(args)
     with _engine(settings).connect() as conn:
         hint = hint_detail(conn, host, schema, args.as_of)
+        if hint is None and args.as_of is not None and not snapshot_exists(conn, args.as_of):
+            raise _no_snapshot(args.as_of)
+        if hint is None and args.as_of is None and published_as_of(conn)[0] is None:
+            raise CliError(f"nothing is published yet: build a snapshot with `{command('materialize', '--as-of', 'YYYY-MM-DD')}`")
     if hint is None:
         raise CliError(f"no hint for {host} {schema}" + (f" as of {args.as_of}" if args.as_of else " in the published snapshot"))
     if args.format == "json":
@@ -204,7 +262,8 @@ def cmd_impact(args, settings: Settings) -> None:
     with _engine(settings).connect() as conn:
         rows = [_jsonable_row(r) for r in impact_as_of(conn, args.as_of)]
     if not rows:
-        raise CliError(f"no learning_impact rows as of {args.as_of}: run `stylehint materialize --as-of {args.as_of}`")
+        raise CliError(f"no learning_impact rows as of {args.as_of} in the learning store: build them with "
+                       f"`{command('materialize', '--as-of', args.as_of.isoformat())}`")
     if args.format == "json":
         print(json.dumps(rows, indent=2, default=str))
         return
@@ -242,7 +301,7 @@ def cmd_experiments(args, settings: Settings) -> None:
         counts = explore_counts(conn, start, end)
     if stats.empty and not counts:
         raise CliError(f"no segment statistics or explore runs as of {args.as_of}: "
-                       f"run `stylehint materialize --as-of {args.as_of}` first")
+                       f"build them with `{command('materialize', '--as-of', args.as_of.isoformat())}`")
     prefs = segment_preferences(stats_by_key(stats, ("host_family", "segment_key")), settings.thresholds,
                                 settings.ranking)
     preferred = {(fam, seg): style for fam, segs in prefs.items() for seg, style in segs.items()}
@@ -270,7 +329,13 @@ def cmd_ui(args, settings: Settings) -> None:
     from .runner import embedded_dagster_home
 
     home = embedded_dagster_home()
-    os.execvp("dagster", ["dagster", "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
+    if not Path("workspace.yaml").exists():
+        raise CliError(f"no workspace.yaml in {Path.cwd()}: run from the project root")
+    dagster = _program("dagster")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # exec: the UI's process is this process, so a signal to it (or its group) reaches dagster dev directly
+    os.execv(dagster, [str(dagster), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
     raise CliError(f"could not start dagster dev with DAGSTER_HOME={home}")
 
 
@@ -349,7 +414,14 @@ def main(argv: list[str] | None = None) -> int:
                         format='{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}')
     try:
         settings = Settings.from_env()
+        if getattr(args, "as_of", None) is not None:
+            _check_day(args.as_of, settings)
         args.func(args, settings)
+        sys.stdout.flush()   # a closed pipe shows here, not at exit
+    except BrokenPipeError:
+        # the reader (head, less, grep -m) has what it wanted: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (CliError, ConfigError) as exc:
         print(f"stylehint: {exc}", file=sys.stderr)
         return 1
