@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from functools import cached_property
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 from .domain.hosts import parse_families
 from .domain.profiles import GuardPolicy, QualityGuard, parse_guard_overrides
@@ -56,9 +57,15 @@ def _choice(*options: str) -> Callable[[str], str]:
 
 
 def _url(text: str) -> str:
+    """An http(s) endpoint. Credentials are refused, never masked: these URLs appear in logs,
+    alerts and Dagster's run records, so a secret must not be part of them."""
     value = text.strip().rstrip("/")
-    if not value.startswith(("http://", "https://")) or "@" in value:
-        raise ValueError("expected an http(s):// URL without credentials")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http(s):// URL")
+    if "@" in parts.netloc or parts.query or parts.fragment:
+        raise ValueError("credentials are not accepted in the URL (no user:password@, no query string): "
+                         "put a proxy that adds them in front of the service")
     return value
 
 
@@ -119,12 +126,12 @@ KNOBS: tuple[Knob, ...] = (
     Knob("STYLEHINT_INGEST_BATCH_SIZE", "ingest_batch_size", int, "100-50000",
          "Records per ingest transaction.", _within(100, 50000)),
     Knob("STYLEHINT_ALERTMANAGER_URL", "alertmanager_url", _url, "http://127.0.0.1:9093",
-         "Alertmanager for failed checks and runs; empty disables alert posting."),
+         "Alertmanager for failed checks and runs; empty disables alert posting. No credentials in the URL (refused)."),
     Knob("STYLEHINT_ALERT_ACTIVE_MINUTES", "alert_active_minutes", int, "5-10080",
          "An alert posted for a failed check or run stays active in Alertmanager this long (endsAt).",
          _within(5, 10080)),
-    Knob("PROMETHEUS_PUSHGATEWAY_URL", "pushgateway_url", str, "http://127.0.0.1:9091",
-         "When set, each aggregation run also pushes its run-level series."),
+    Knob("PROMETHEUS_PUSHGATEWAY_URL", "pushgateway_url", _url, "http://127.0.0.1:9091",
+         "When set, each aggregation run also pushes its run-level series. No credentials in the URL (refused)."),
     Knob("STYLEHINT_UI_URL", "ui_url", _url, "a URL", "Base URL of the Dagster UI, for links in alerts."),
 )
 
