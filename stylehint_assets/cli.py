@@ -157,6 +157,34 @@ def cmd_materialize(args, settings: Settings) -> None:
     _print_coverage(settings, args.as_of)
 
 
+def _operator() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):   # no user name in this environment (containers)
+        return "unknown"
+
+
+def cmd_publish(args, settings: Settings) -> None:
+    from resources import LearningStore
+    from .clock import utcnow
+    from .definitions import defs
+    from .manual_publish import PublishRefused, publish_by_hand
+    from .runner import get_instance
+
+    _engine(settings)
+    day = args.as_of.isoformat()
+    try:
+        done = publish_by_hand(LearningStore(database_url=settings.database_url), get_instance(), defs, settings,
+                               args.as_of, _operator(), utcnow())
+    except PublishRefused as exc:
+        raise CliError(f"{exc}: nothing was published; rebuild it with `{command('materialize', '--as-of', day)}`") from None
+    r = done.result
+    print(f"published the snapshot as of {day} by hand (was {done.previous_as_of or 'nothing'}): "
+          f"{r.profiles} profiles, {r.served} served; alert {done.alert}")
+
+
 def cmd_demo(args, settings: Settings) -> None:
     from .domain.records import Record
     from .store.ingest import ingest_records
@@ -378,6 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--as-of", type=_day, required=True)
         p.add_argument("--format", choices=("json", "table"), default="table")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("publish", help="re-publish a stored snapshot that passed its checks (a rollback)")
+    p.add_argument("--as-of", type=_day, required=True)
+    p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("profile", help="the served view of one form, as the extension's API returns it")
     p.add_argument("host")
