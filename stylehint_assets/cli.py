@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from .config import ConfigError, Settings, configuration_table
+from .config import DEFAULT_DATABASE_URL, ConfigError, Settings, configuration_table
 from .domain.coverage import coverage, coverage_table
 from .domain.hosts import normalize_host
 
@@ -185,11 +185,27 @@ def cmd_publish(args, settings: Settings) -> None:
           f"{r.profiles} profiles, {r.served} served; alert {done.alert}")
 
 
+def _embedded_store(url: str) -> bool:
+    """Whether ``url`` is the embedded default store (``var/learning.db`` under the project root)."""
+    from sqlalchemy.engine import make_url
+
+    if url == DEFAULT_DATABASE_URL:
+        return True
+    parsed, default = make_url(url), make_url(DEFAULT_DATABASE_URL)
+    return (parsed.get_backend_name() == "sqlite" and bool(parsed.database)
+            and Path(parsed.database).resolve() == Path(default.database).resolve())
+
+
 def cmd_demo(args, settings: Settings) -> None:
     from .domain.records import Record
+    from .store.engine import safe_url
     from .store.ingest import ingest_records
     from .synthetic import generate_events
 
+    if not _embedded_store(settings.database_url) and not args.force:
+        raise CliError(f"demo writes synthetic events, a published snapshot and counters: it runs only on the "
+                       f"embedded default store ({DEFAULT_DATABASE_URL}), not {safe_url(settings.database_url)} "
+                       f"(unset STYLEHINT_DATABASE_URL, or pass --force)")
     end = args.end_day or _today()
     engine = _engine(settings)
     print(f"generating {args.events:,} deterministic events for {end - timedelta(days=29)}..{end}", file=sys.stderr)
@@ -384,6 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=int, default=30000)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--end-day", type=_day, help="last day of the demo window (default: today, UTC)")
+    p.add_argument("--force", action="store_true",
+                   help="write the demo into a store other than the embedded default (never into production)")
     p.set_defaults(func=cmd_demo)
 
     db = sub.add_parser("db", help="learning store schema").add_subparsers(dest="db_command", required=True)

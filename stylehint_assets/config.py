@@ -113,6 +113,9 @@ KNOBS: tuple[Knob, ...] = (
     Knob("STYLEHINT_SENSOR_INTERVAL_SECONDS", "sensor_interval_seconds", int, "10-3600",
          "How often the daemon evaluates the new-events, late-events and alert sensors (read at code load).",
          _within(10, 3600)),
+    Knob("STYLEHINT_DEAD_RUN_MINUTES", "dead_run_minutes", int, "5-1440",
+         "The sensors mark a running aggregation run failed when it wrote no event for this long "
+         "(at once when its process on this host is gone), so no sensor waits for a killed run.", _within(5, 1440)),
     Knob("STYLEHINT_FRESHNESS_MAX_LAG_HOURS", "freshness_max_lag_hours", int, "1-720",
          "WARN check: the newest event of a snapshot's window is at most this old at the end of its day (or now).",
          _within(1, 720)),
@@ -161,6 +164,7 @@ class Settings:
     new_events_threshold: int = 500
     new_events_max_age_minutes: int = 60
     sensor_interval_seconds: int = 60
+    dead_run_minutes: int = 60
     freshness_max_lag_hours: int = 36
     kpi_min_coverage: float = 0.8
     kpi_max_none: float = 0.2

@@ -7,6 +7,7 @@ Both are recorded in the Dagster instance, so the UI shows them.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from .groups import HINTS_GROUP, IMPACT_GROUP, STATS_GROUP
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 TRIGGER_TAG = "stylehint/trigger"   # who asked for a run: cli, schedule, new_events_sensor, ...
+HOST_TAG, PID_TAG = "stylehint/host", "stylehint/pid"   # the process an in-process run lives in (sensors/dead_runs.py)
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -103,7 +105,7 @@ def materialize_as_of(defs: dg.Definitions, instance: dg.DagsterInstance, as_of:
     if as_of < settings.start_date:
         raise RunFailed(f"{as_of} is before the first partition {settings.start_date} (STYLEHINT_START_DATE)")
     start, end = window_for(as_of, settings)
-    tags = {TRIGGER_TAG: "cli", **(tags or {})}
+    tags = {TRIGGER_TAG: "cli", HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), **(tags or {})}
     kwargs = {"instance": instance, "run_config": QUIET}
     days = defs.resolve_job_def("refresh_daily_partials").execute_in_process(
         tags={**tags, RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()},

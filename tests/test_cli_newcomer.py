@@ -26,10 +26,11 @@ DAY = "2025-03-31"
 FUTURE = (datetime.now(timezone.utc).date() + timedelta(days=1)).isoformat()
 
 
-def _bare_env(database_url: str) -> dict[str, str]:
+def _bare_env() -> dict[str, str]:
+    """The README's environment: no settings, so the embedded default store in ./var."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("STYLEHINT_", "DAGSTER_", "COMPANION_", "PROMETHEUS_")) and k != "VIRTUAL_ENV"}
-    env.update(PATH=BARE_PATH, STYLEHINT_DATABASE_URL=database_url, PYTHONWARNINGS="ignore")
+    env.update(PATH=BARE_PATH, PYTHONWARNINGS="ignore")
     return env
 
 
@@ -41,7 +42,7 @@ def newcomer(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("newcomer")
     for name in ("dagster.yaml", "workspace.yaml"):
         shutil.copy(ROOT / name, cwd / name)
-    env = _bare_env(f"sqlite:///{cwd}/var/learning.db")
+    env = _bare_env()
     demo = subprocess.run([str(STYLEHINT), "demo", "--events", "3000", "--end-day", DAY], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600)
     assert demo.returncode == 0, demo.stderr
@@ -179,3 +180,21 @@ def test_ui_serves_the_dagster_ui_and_stops_with_its_children(newcomer, tmp_path
         if _group_alive(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+def test_demo_refuses_any_store_but_the_embedded_default_unless_forced(newcomer, tmp_path):
+    other = f"sqlite:///{tmp_path}/production.db"
+    cwd, env, _ = newcomer
+    refused = subprocess.run([str(STYLEHINT), "demo", "--events", "200", "--end-day", DAY], cwd=cwd,
+                             env={**env, "STYLEHINT_DATABASE_URL": other}, capture_output=True, text=True, timeout=300)
+    message = one_line_error(refused)
+    assert "runs only on the embedded default store" in message and "--force" in message
+    assert not (tmp_path / "production.db").exists()      # refused before the store was touched
+    same_file = subprocess.run([str(STYLEHINT), "demo", "--events", "200", "--end-day", DAY], cwd=cwd,
+                               env={**env, "STYLEHINT_DATABASE_URL": f"sqlite:///{cwd}/var/learning.db"},
+                               capture_output=True, text=True, timeout=600)
+    assert same_file.returncode == 0, same_file.stderr     # the default store, spelled as an absolute path
+    forced = subprocess.run([str(STYLEHINT), "demo", "--events", "200", "--end-day", DAY, "--force"], cwd=cwd,
+                            env={**env, "STYLEHINT_DATABASE_URL": other}, capture_output=True, text=True, timeout=600)
+    assert forced.returncode == 0, forced.stderr
+    assert (tmp_path / "production.db").stat().st_size > 0
