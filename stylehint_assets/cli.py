@@ -18,6 +18,7 @@ import pandas as pd
 from .config import DEFAULT_DATABASE_URL, ConfigError, Settings, configuration_table
 from .domain.coverage import coverage, coverage_table
 from .domain.hosts import normalize_host
+from .terminal_text import printable
 
 log = logging.getLogger("stylehint")
 
@@ -99,7 +100,7 @@ def _print_rows(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> Non
         print("(no rows)")
         return
     frame = pd.DataFrame(rows)
-    print(frame[[c for c in columns if c in frame.columns]].to_string(index=False))
+    print(frame[[c for c in columns if c in frame.columns]].map(printable).to_string(index=False))
 
 
 def cmd_db_upgrade(args, settings: Settings) -> None:
@@ -264,7 +265,7 @@ def cmd_profile(args, settings: Settings) -> None:
     print(json.dumps(view, indent=2, default=str, ensure_ascii=False))   # stdout stays JSON, for scripts
     if view.get("reason") == "unknown form":
         where = f"the published snapshot (as of {published})" if published else "any snapshot: nothing is published yet"
-        raise CliError(f"unknown form: {host} {schema} is not in {where}")
+        raise CliError(f"unknown form: {printable(host)} {printable(schema)} is not in {where}")
 
 
 def cmd_explain(args, settings: Settings) -> None:
@@ -278,18 +279,19 @@ def cmd_explain(args, settings: Settings) -> None:
         if hint is None and args.as_of is None and published_as_of(conn)[0] is None:
             raise CliError(f"nothing is published yet: build a snapshot with `{command('materialize', '--as-of', 'YYYY-MM-DD')}`")
     if hint is None:
-        raise CliError(f"no hint for {host} {schema}" + (f" as of {args.as_of}" if args.as_of else " in the published snapshot"))
+        raise CliError(f"no hint for {printable(host)} {printable(schema)}" + (f" as of {args.as_of}" if args.as_of else " in the published snapshot"))
     if args.format == "json":
         print(json.dumps(hint, indent=2, ensure_ascii=False))
         return
-    print(f"{host} {schema} as of {hint['as_of']} (family {hint['host_family']}, segment {hint['segment_key']})")
-    print(f"-> {hint['preferred_style_id'] or 'no recommendation'} [{hint['source']}]: {hint['explanation']}")
+    p = printable
+    print(f"{p(host)} {p(schema)} as of {hint['as_of']} (family {p(hint['host_family'])}, segment {p(hint['segment_key'])})")
+    print(f"-> {p(hint['preferred_style_id']) or 'no recommendation'} [{hint['source']}]: {p(hint['explanation'])}")
     for level in hint["levels_tried"]:
-        head = f"  {level['level']:<8} {level['scope']} (min {level['min_runs']} runs)"
+        head = f"  {level['level']:<8} {p(level['scope'])} (min {level['min_runs']} runs)"
         print(head + (f": skipped, {level['skipped']}" if level.get("skipped") else ""))
         for style, s in level["styles"].items():
             mark = "*" if style in level["candidates"] else " "
-            print(f"    {mark} {style:<28} runs {s['total_runs']:>5}  helpful {s['helpful']:>4}  "
+            print(f"    {mark} {p(style):<28} runs {s['total_runs']:>5}  helpful {s['helpful']:>4}  "
                   f"ratio {s['helpful_ratio']:.3f}  edit {s['avg_edit_chars'] if s['avg_edit_chars'] is not None else '-'}")
 
 
@@ -324,7 +326,7 @@ def cmd_impact(args, settings: Settings) -> None:
         })
     print(f"impact of profiles as of {args.as_of} ({settings.lookback_days}-day window; "
           f"insufficient = fewer than {settings.impact_min_runs} on a side)")
-    print(pd.DataFrame(table).to_string(index=False))
+    print(pd.DataFrame(table).map(printable).to_string(index=False))
 
 
 def _jsonable_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -357,11 +359,12 @@ def cmd_experiments(args, settings: Settings) -> None:
     print(f"style experiments as of {args.as_of}: explore runs {start}..{end}, preferred style = segment level "
           f"({settings.ranking} ranking); * = preferred")
     for e in report:
-        print(f"\n{e['host_family']}/{e['segment_key']}: preferred {e['preferred_style_id'] or '-'}; "
+        print(f"\n{printable(e['host_family'])}/{printable(e['segment_key'])}: "
+              f"preferred {printable(e['preferred_style_id']) or '-'}; "
               f"{'BEATEN' if e['beaten'] else 'kept'}: {e['decision']}")
         for s in e["styles"]:
             mark = "*" if s["preferred"] else " "
-            print(f"  {mark} {s['gen_style_id']:<28} runs {s['runs']:>5}  helpful {s['helpful']:>4}  "
+            print(f"  {mark} {printable(s['gen_style_id']):<28} runs {s['runs']:>5}  helpful {s['helpful']:>4}  "
                   f"ratio {_fmt(s['helpful_ratio'], s['wilson_low'], s['wilson_high'])}")
 
 
