@@ -132,12 +132,12 @@ def cmd_ingest(args, settings: Settings) -> None:
               f"unchanged {report.unchanged}), merged {report.merged}, rejected {report.rejected} ({reasons})")
 
 
-def _materialize(settings: Settings, as_of: date):
+def _materialize(args, settings: Settings, as_of: date):
     from .definitions import defs
     from .runner import RunFailed, get_instance, materialize_as_of
 
     try:
-        return materialize_as_of(defs, get_instance(), as_of, settings)
+        return materialize_as_of(defs, get_instance(), as_of, settings, verbose=args.verbose)
     except RunFailed as exc:
         raise CliError(str(exc)) from None
 
@@ -153,7 +153,7 @@ def _print_coverage(settings: Settings, as_of: date) -> dict:
 
 
 def cmd_materialize(args, settings: Settings) -> None:
-    runs = _materialize(settings, args.as_of)
+    runs = _materialize(args, settings, args.as_of)
     print(f"materialized as of {args.as_of}: window {runs.window[0]}..{runs.window[1]}, runs {', '.join(runs.run_ids)}")
     _print_coverage(settings, args.as_of)
 
@@ -214,7 +214,7 @@ def cmd_demo(args, settings: Settings) -> None:
     report = ingest_records(engine, records, settings=settings, source="demo", progress=_progress("ingest"))
     print(f"\ningested: {report.accepted:,} accepted, {report.rejected} rejected", file=sys.stderr)
     print("materializing the snapshot through Dagster ...", file=sys.stderr)
-    runs = _materialize(settings, end)
+    runs = _materialize(args, settings, end)
     print(f"snapshot as of {end}: runs {', '.join(runs.run_ids)}")
     _print_coverage(settings, end)
     print(f"\nopen the UI on this instance:  {command('ui')}"

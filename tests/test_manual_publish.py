@@ -37,6 +37,7 @@ def test_publish_rolls_back_to_a_checked_snapshot_and_refuses_the_rest(project, 
         assert run(project, "materialize", "--as-of", day).returncode == 0
     failed = run(project, "materialize", "--as-of", "2025-03-10", env_extra=GATE_SHUT)
     assert failed.returncode == 1 and "none_share_kpi" in failed.stderr
+    assert failed.stderr.count("\n") == 1 and "Stack Trace" not in failed.stderr   # one line, no traceback
     assert _state(url) == (date(2025, 3, 12), [(date(2025, 3, 12), 1)])
     updated_before = _counter(url, PROFILES_UPDATED)
 
