@@ -1,6 +1,7 @@
 """The learning store as a Dagster resource: one SQLAlchemy URL, from STYLEHINT_DATABASE_URL."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,6 +11,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from stylehint_assets.config import DEFAULT_DATABASE_URL
 from stylehint_assets.store.engine import get_engine, safe_url
+
+DATABASE_URL_ENV = "STYLEHINT_DATABASE_URL"
 
 
 class StoreUnavailable(RuntimeError):
@@ -29,6 +32,15 @@ class LearningStore(dg.ConfigurableResource):
     e.g. PGPASSWORD, never from this config)."""
 
     database_url: str = DEFAULT_DATABASE_URL
+
+    @classmethod
+    def from_env(cls) -> "LearningStore":
+        """The store named by STYLEHINT_DATABASE_URL, as a reference to the variable: Dagster
+        resolves it when a run starts and stores only the name (run snapshots, the UI's resource
+        view, event logs), so a password in the URL never reaches the instance."""
+        if os.environ.get(DATABASE_URL_ENV, "").strip():
+            return cls(database_url=dg.EnvVar(DATABASE_URL_ENV))
+        return cls()
 
     @property
     def engine(self) -> Engine:

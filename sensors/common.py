@@ -7,9 +7,12 @@ from typing import Any
 
 import dagster as dg
 
+from stylehint_assets.clock import utcnow
 from stylehint_assets.config import Settings
 from stylehint_assets.jobs import AGGREGATION_JOBS
 from stylehint_assets.partitions import daily_partitions
+
+from .dead_runs import fail_dead_runs
 
 AGG_OFF = "COMPANION_AUTOFILL_AGG_ENABLED=0: sensor-driven aggregation is off; nothing was read or requested"
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -47,5 +50,6 @@ def aggregation_blocked(instance: dg.DagsterInstance, settings: Settings) -> str
     six-hourly schedule is not held back by this."""
     if not settings.agg_enabled:
         return AGG_OFF
+    fail_dead_runs(instance, utcnow(), settings.dead_run_minutes)   # a killed run must not hold the sensors
     busy = runs_in_flight(instance)
     return f"waiting: {busy}+ aggregation run(s) queued or running" if busy else None

@@ -101,3 +101,22 @@ def run_failures(instance: dg.DagsterInstance, cursor: str | None, limit: int = 
             failed_steps=tuple(sorted({k for k, _ in errors if k})), covered_by_checks=covered,
         ))
     return out, (result.cursor if result.records else cursor)
+
+
+def latest_check_outcome(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, partition: str,
+                         max_pages: int = 20) -> tuple[bool, str] | None:
+    """The newest evaluation of one check for one partition: (passed, severity), or None when the
+    check never ran for it (within the newest ``max_pages`` pages of its history)."""
+    cursor = None
+    for _ in range(max_pages):
+        page = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=PAGE, cursor=cursor)
+        for r in page:   # newest first
+            evaluation = r.event.dagster_event.event_specific_data if r.event and r.event.dagster_event else None
+            if evaluation is None or not hasattr(evaluation, "passed"):
+                continue   # planned or still running
+            if (evaluation.partition or r.partition or run_partition(instance, r.run_id)) == partition:
+                return bool(evaluation.passed), evaluation.severity.value
+        if len(page) < PAGE:
+            return None
+        cursor = page[-1].id
+    return None

@@ -5,18 +5,21 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 import warnings
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .config import ConfigError, Settings, configuration_table
+from .config import DEFAULT_DATABASE_URL, ConfigError, Settings, configuration_table
 from .domain.coverage import coverage, coverage_table
 from .domain.hosts import normalize_host
 from .ingest_json import ingest_json
+from .terminal_text import printable
 
 log = logging.getLogger("stylehint")
 
@@ -34,6 +37,44 @@ def _day(text: str) -> date:
 
 def _today() -> date:
     return datetime.now(timezone.utc).date()
+
+
+def _program(name: str) -> Path:
+    """A program of this project, from the running interpreter's environment: the README runs
+    ``.venv/bin/stylehint`` without activating the environment, so ``PATH`` may hold none of them."""
+    path = Path(sys.executable).parent / name
+    if not os.access(path, os.X_OK):
+        raise CliError(f"{name} is not installed beside {sys.executable}: run scripts/setup.sh")
+    return path
+
+
+def _shown(path: Path) -> str:
+    """A program path as a hint prints it: relative to the working directory when inside it."""
+    try:
+        text = str(path.relative_to(Path.cwd()))
+        text = text if text.startswith(".") else f"./{text}" if os.sep in text else text
+    except ValueError:
+        text = str(path)
+    return shlex.quote(text)
+
+
+def command(*args: str) -> str:
+    """A stylehint command line that works as printed, from the working directory."""
+    return " ".join([_shown(Path(sys.executable).parent / "stylehint"), *args])
+
+
+def _check_day(day: date, settings: Settings) -> None:
+    """Days outside the daily partitions have no snapshot and never will (or not yet)."""
+    if day < settings.start_date:
+        raise CliError(f"{day} is before the first partition {settings.start_date} (STYLEHINT_START_DATE)")
+    today = _today()
+    if day > today:
+        raise CliError(f"{day} is after today ({today}, UTC): its partition does not exist yet")
+
+
+def _no_snapshot(as_of: date) -> CliError:
+    return CliError(f"no snapshot as of {as_of} in the learning store: build it with "
+                    f"`{command('materialize', '--as-of', as_of.isoformat())}`")
 
 
 def _engine(settings: Settings):
@@ -60,7 +101,7 @@ def _print_rows(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> Non
         print("(no rows)")
         return
     frame = pd.DataFrame(rows)
-    print(frame[[c for c in columns if c in frame.columns]].to_string(index=False))
+    print(frame[[c for c in columns if c in frame.columns]].map(printable).to_string(index=False))
 
 
 def cmd_db_upgrade(args, settings: Settings) -> None:
@@ -92,12 +133,12 @@ def cmd_ingest(args, settings: Settings) -> None:
               f"unchanged {report.unchanged}), merged {report.merged}, rejected {report.rejected} ({reasons})")
 
 
-def _materialize(settings: Settings, as_of: date):
+def _materialize(args, settings: Settings, as_of: date):
     from .definitions import defs
     from .runner import RunFailed, get_instance, materialize_as_of
 
     try:
-        return materialize_as_of(defs, get_instance(), as_of, settings)
+        return materialize_as_of(defs, get_instance(), as_of, settings, verbose=args.verbose)
     except RunFailed as exc:
         raise CliError(str(exc)) from None
 
@@ -113,16 +154,60 @@ def _print_coverage(settings: Settings, as_of: date) -> dict:
 
 
 def cmd_materialize(args, settings: Settings) -> None:
-    runs = _materialize(settings, args.as_of)
+    runs = _materialize(args, settings, args.as_of)
     print(f"materialized as of {args.as_of}: window {runs.window[0]}..{runs.window[1]}, runs {', '.join(runs.run_ids)}")
     _print_coverage(settings, args.as_of)
 
 
+def _operator() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):   # no user name in this environment (containers)
+        return "unknown"
+
+
+def cmd_publish(args, settings: Settings) -> None:
+    from resources import LearningStore
+    from .clock import utcnow
+    from .definitions import defs
+    from .manual_publish import PublishRefused, publish_by_hand
+    from .runner import get_instance
+
+    _engine(settings)
+    day = args.as_of.isoformat()
+    try:
+        done = publish_by_hand(LearningStore(database_url=settings.database_url), get_instance(), defs, settings,
+                               args.as_of, _operator(), utcnow())
+    except PublishRefused as exc:
+        raise CliError(f"{exc}: nothing was published; rebuild it with `{command('materialize', '--as-of', day)}`") from None
+    r = done.result
+    print(f"published the snapshot as of {day} by hand (was {done.previous_as_of or 'nothing'}): "
+          f"{r.profiles} profiles, {r.served} served; alert {done.alert}")
+
+
+def _embedded_store(url: str) -> bool:
+    """Whether ``url`` is the embedded default store (``var/learning.db`` under the project root)."""
+    from sqlalchemy.engine import make_url
+
+    if url == DEFAULT_DATABASE_URL:
+        return True
+    parsed, default = make_url(url), make_url(DEFAULT_DATABASE_URL)
+    return (parsed.get_backend_name() == "sqlite" and bool(parsed.database)
+            and Path(parsed.database).resolve() == Path(default.database).resolve())
+
+
 def cmd_demo(args, settings: Settings) -> None:
     from .domain.records import Record
+    from .store.engine import safe_url
     from .store.ingest import ingest_records
     from .synthetic import generate_events
 
+    if not _embedded_store(settings.database_url) and not args.force:
+        raise CliError(f"demo writes synthetic events, a published snapshot and counters: it runs only on the "
+                       f"embedded default store ({DEFAULT_DATABASE_URL}), not {safe_url(settings.database_url)} "
+                       f"(unset STYLEHINT_DATABASE_URL, or pass --force)")
     end = args.end_day or _today()
     engine = _engine(settings)
     print(f"generating {args.events:,} deterministic events for {end - timedelta(days=29)}..{end}", file=sys.stderr)
@@ -130,29 +215,38 @@ def cmd_demo(args, settings: Settings) -> None:
     report = ingest_records(engine, records, settings=settings, source="demo", progress=_progress("ingest"))
     print(f"\ningested: {report.accepted:,} accepted, {report.rejected} rejected", file=sys.stderr)
     print("materializing the snapshot through Dagster ...", file=sys.stderr)
-    runs = _materialize(settings, end)
+    runs = _materialize(args, settings, end)
     print(f"snapshot as of {end}: runs {', '.join(runs.run_ids)}")
     _print_coverage(settings, end)
-    print(f"\nopen the UI on this instance:  DAGSTER_HOME={os.environ['DAGSTER_HOME']} dagster dev -w workspace.yaml"
-          f"\n(or `stylehint ui`), then see Assets > style_hints and Runs.")
+    print(f"\nopen the UI on this instance:  {command('ui')}"
+          f"\n(the same as: DAGSTER_HOME={shlex.quote(os.environ['DAGSTER_HOME'])} {_shown(_program('dagster'))} dev "
+          f"-w workspace.yaml), then see Assets > style_hints and Runs.")
 
 
 HINT_COLUMNS = ["host", "schema_hash", "source", "segment_key", "host_family", "preferred_style_id"]
 PROFILE_COLUMNS = ["host", "schema_hash", "runs", "success_rate", "avg_edit_chars", "avg_duration_ms", "served"]
 
 
+def _snapshot_rows(settings: Settings, as_of: date, read) -> list[dict[str, Any]]:
+    from .store.reads import snapshot_exists
+
+    with _engine(settings).connect() as conn:
+        rows = read(conn, as_of)
+        if not rows and not snapshot_exists(conn, as_of):
+            raise _no_snapshot(as_of)
+    return rows
+
+
 def cmd_hints(args, settings: Settings) -> None:
     from .store.reads import hints_as_of
 
-    with _engine(settings).connect() as conn:
-        _print_rows(hints_as_of(conn, args.as_of), args.format, HINT_COLUMNS)
+    _print_rows(_snapshot_rows(settings, args.as_of, hints_as_of), args.format, HINT_COLUMNS)
 
 
 def cmd_profiles(args, settings: Settings) -> None:
     from .store.reads import profiles_as_of
 
-    with _engine(settings).connect() as conn:
-        _print_rows(profiles_as_of(conn, args.as_of), args.format, PROFILE_COLUMNS)
+    _print_rows(_snapshot_rows(settings, args.as_of, profiles_as_of), args.format, PROFILE_COLUMNS)
 
 
 def _form(args) -> tuple[str, str]:
@@ -163,32 +257,42 @@ def _form(args) -> tuple[str, str]:
 
 
 def cmd_profile(args, settings: Settings) -> None:
-    from .store.reads import api_view
+    from .store.reads import api_view, published_as_of
 
     host, schema = _form(args)
     with _engine(settings).connect() as conn:
-        print(json.dumps(api_view(conn, host, schema, settings.profile_enabled), indent=2, default=str, ensure_ascii=False))
+        view = api_view(conn, host, schema, settings.profile_enabled)
+        published = published_as_of(conn)[0]
+    print(json.dumps(view, indent=2, default=str, ensure_ascii=False))   # stdout stays JSON, for scripts
+    if view.get("reason") == "unknown form":
+        where = f"the published snapshot (as of {published})" if published else "any snapshot: nothing is published yet"
+        raise CliError(f"unknown form: {printable(host)} {printable(schema)} is not in {where}")
 
 
 def cmd_explain(args, settings: Settings) -> None:
-    from .store.reads import hint_detail
+    from .store.reads import hint_detail, published_as_of, snapshot_exists
 
     host, schema = _form(args)
     with _engine(settings).connect() as conn:
         hint = hint_detail(conn, host, schema, args.as_of)
+        if hint is None and args.as_of is not None and not snapshot_exists(conn, args.as_of):
+            raise _no_snapshot(args.as_of)
+        if hint is None and args.as_of is None and published_as_of(conn)[0] is None:
+            raise CliError(f"nothing is published yet: build a snapshot with `{command('materialize', '--as-of', 'YYYY-MM-DD')}`")
     if hint is None:
-        raise CliError(f"no hint for {host} {schema}" + (f" as of {args.as_of}" if args.as_of else " in the published snapshot"))
+        raise CliError(f"no hint for {printable(host)} {printable(schema)}" + (f" as of {args.as_of}" if args.as_of else " in the published snapshot"))
     if args.format == "json":
         print(json.dumps(hint, indent=2, ensure_ascii=False))
         return
-    print(f"{host} {schema} as of {hint['as_of']} (family {hint['host_family']}, segment {hint['segment_key']})")
-    print(f"-> {hint['preferred_style_id'] or 'no recommendation'} [{hint['source']}]: {hint['explanation']}")
+    p = printable
+    print(f"{p(host)} {p(schema)} as of {hint['as_of']} (family {p(hint['host_family'])}, segment {p(hint['segment_key'])})")
+    print(f"-> {p(hint['preferred_style_id']) or 'no recommendation'} [{hint['source']}]: {p(hint['explanation'])}")
     for level in hint["levels_tried"]:
-        head = f"  {level['level']:<8} {level['scope']} (min {level['min_runs']} runs)"
+        head = f"  {level['level']:<8} {p(level['scope'])} (min {level['min_runs']} runs)"
         print(head + (f": skipped, {level['skipped']}" if level.get("skipped") else ""))
         for style, s in level["styles"].items():
             mark = "*" if style in level["candidates"] else " "
-            print(f"    {mark} {style:<28} runs {s['total_runs']:>5}  helpful {s['helpful']:>4}  "
+            print(f"    {mark} {p(style):<28} runs {s['total_runs']:>5}  helpful {s['helpful']:>4}  "
                   f"ratio {s['helpful_ratio']:.3f}  edit {s['avg_edit_chars'] if s['avg_edit_chars'] is not None else '-'}")
 
 
@@ -205,7 +309,8 @@ def cmd_impact(args, settings: Settings) -> None:
     with _engine(settings).connect() as conn:
         rows = [_jsonable_row(r) for r in impact_as_of(conn, args.as_of)]
     if not rows:
-        raise CliError(f"no learning_impact rows as of {args.as_of}: run `stylehint materialize --as-of {args.as_of}`")
+        raise CliError(f"no learning_impact rows as of {args.as_of} in the learning store: build them with "
+                       f"`{command('materialize', '--as-of', args.as_of.isoformat())}`")
     if args.format == "json":
         print(json.dumps(rows, indent=2, default=str))
         return
@@ -222,7 +327,7 @@ def cmd_impact(args, settings: Settings) -> None:
         })
     print(f"impact of profiles as of {args.as_of} ({settings.lookback_days}-day window; "
           f"insufficient = fewer than {settings.impact_min_runs} on a side)")
-    print(pd.DataFrame(table).to_string(index=False))
+    print(pd.DataFrame(table).map(printable).to_string(index=False))
 
 
 def _jsonable_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -243,7 +348,7 @@ def cmd_experiments(args, settings: Settings) -> None:
         counts = explore_counts(conn, start, end)
     if stats.empty and not counts:
         raise CliError(f"no segment statistics or explore runs as of {args.as_of}: "
-                       f"run `stylehint materialize --as-of {args.as_of}` first")
+                       f"build them with `{command('materialize', '--as-of', args.as_of.isoformat())}`")
     prefs = segment_preferences(stats_by_key(stats, ("host_family", "segment_key")), settings.thresholds,
                                 settings.ranking)
     preferred = {(fam, seg): style for fam, segs in prefs.items() for seg, style in segs.items()}
@@ -255,11 +360,12 @@ def cmd_experiments(args, settings: Settings) -> None:
     print(f"style experiments as of {args.as_of}: explore runs {start}..{end}, preferred style = segment level "
           f"({settings.ranking} ranking); * = preferred")
     for e in report:
-        print(f"\n{e['host_family']}/{e['segment_key']}: preferred {e['preferred_style_id'] or '-'}; "
+        print(f"\n{printable(e['host_family'])}/{printable(e['segment_key'])}: "
+              f"preferred {printable(e['preferred_style_id']) or '-'}; "
               f"{'BEATEN' if e['beaten'] else 'kept'}: {e['decision']}")
         for s in e["styles"]:
             mark = "*" if s["preferred"] else " "
-            print(f"  {mark} {s['gen_style_id']:<28} runs {s['runs']:>5}  helpful {s['helpful']:>4}  "
+            print(f"  {mark} {printable(s['gen_style_id']):<28} runs {s['runs']:>5}  helpful {s['helpful']:>4}  "
                   f"ratio {_fmt(s['helpful_ratio'], s['wilson_low'], s['wilson_high'])}")
 
 
@@ -271,7 +377,13 @@ def cmd_ui(args, settings: Settings) -> None:
     from .runner import embedded_dagster_home
 
     home = embedded_dagster_home()
-    os.execvp("dagster", ["dagster", "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
+    if not Path("workspace.yaml").exists():
+        raise CliError(f"no workspace.yaml in {Path.cwd()}: run from the project root")
+    dagster = _program("dagster")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # exec: the UI's process is this process, so a signal to it (or its group) reaches dagster dev directly
+    os.execv(dagster, [str(dagster), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)])
     raise CliError(f"could not start dagster dev with DAGSTER_HOME={home}")
 
 
@@ -305,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=int, default=30000)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--end-day", type=_day, help="last day of the demo window (default: today, UTC)")
+    p.add_argument("--force", action="store_true",
+                   help="write the demo into a store other than the embedded default (never into production)")
     p.set_defaults(func=cmd_demo)
 
     db = sub.add_parser("db", help="learning store schema").add_subparsers(dest="db_command", required=True)
@@ -327,6 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--as-of", type=_day, required=True)
         p.add_argument("--format", choices=("json", "table"), default="table")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("publish", help="re-publish a stored snapshot that passed its checks (a rollback)")
+    p.add_argument("--as-of", type=_day, required=True)
+    p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("profile", help="the served view of one form, as the extension's API returns it")
     p.add_argument("host")
@@ -371,7 +489,14 @@ def main(argv: list[str] | None = None) -> int:
                         format='{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}')
     try:
         settings = Settings.from_env()
+        if getattr(args, "as_of", None) is not None:
+            _check_day(args.as_of, settings)
         args.func(args, settings)
+        sys.stdout.flush()   # a closed pipe shows here, not at exit
+    except BrokenPipeError:
+        # the reader (head, less, grep -m) has what it wanted: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (CliError, ConfigError) as exc:
         print(f"stylehint: {exc}", file=sys.stderr)
         return 1

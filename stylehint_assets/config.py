@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from functools import cached_property
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 from .domain.hosts import parse_families
 from .domain.profiles import GuardPolicy, QualityGuard, parse_guard_overrides
@@ -56,9 +57,15 @@ def _choice(*options: str) -> Callable[[str], str]:
 
 
 def _url(text: str) -> str:
+    """An http(s) endpoint. Credentials are refused, never masked: these URLs appear in logs,
+    alerts and Dagster's run records, so a secret must not be part of them."""
     value = text.strip().rstrip("/")
-    if not value.startswith(("http://", "https://")) or "@" in value:
-        raise ValueError("expected an http(s):// URL without credentials")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http(s):// URL")
+    if "@" in parts.netloc or parts.query or parts.fragment:
+        raise ValueError("credentials are not accepted in the URL (no user:password@, no query string): "
+                         "put a proxy that adds them in front of the service")
     return value
 
 
@@ -128,6 +135,9 @@ KNOBS: tuple[Knob, ...] = (
     Knob("STYLEHINT_SENSOR_INTERVAL_SECONDS", "sensor_interval_seconds", int, "10-3600",
          "How often the daemon evaluates the new-events, late-events and alert sensors (read at code load).",
          _within(10, 3600)),
+    Knob("STYLEHINT_DEAD_RUN_MINUTES", "dead_run_minutes", int, "5-1440",
+         "The sensors mark a running aggregation run failed when it wrote no event for this long "
+         "(at once when its process on this host is gone), so no sensor waits for a killed run.", _within(5, 1440)),
     Knob("STYLEHINT_FRESHNESS_MAX_LAG_HOURS", "freshness_max_lag_hours", int, "1-720",
          "WARN check: the newest event of a snapshot's window is at most this old at the end of its day (or now).",
          _within(1, 720)),
@@ -141,12 +151,12 @@ KNOBS: tuple[Knob, ...] = (
     Knob("STYLEHINT_INGEST_BATCH_SIZE", "ingest_batch_size", int, "100-50000",
          "Records per ingest transaction.", _within(100, 50000)),
     Knob("STYLEHINT_ALERTMANAGER_URL", "alertmanager_url", _url, "http://127.0.0.1:9093",
-         "Alertmanager for failed checks and runs; empty disables alert posting."),
+         "Alertmanager for failed checks and runs; empty disables alert posting. No credentials in the URL (refused)."),
     Knob("STYLEHINT_ALERT_ACTIVE_MINUTES", "alert_active_minutes", int, "5-10080",
          "An alert posted for a failed check or run stays active in Alertmanager this long (endsAt).",
          _within(5, 10080)),
-    Knob("PROMETHEUS_PUSHGATEWAY_URL", "pushgateway_url", str, "http://127.0.0.1:9091",
-         "When set, each aggregation run also pushes its run-level series."),
+    Knob("PROMETHEUS_PUSHGATEWAY_URL", "pushgateway_url", _url, "http://127.0.0.1:9091",
+         "When set, each aggregation run also pushes its run-level series. No credentials in the URL (refused)."),
     Knob("STYLEHINT_UI_URL", "ui_url", _url, "a URL", "Base URL of the Dagster UI, for links in alerts."),
     Knob("STYLEHINT_API_TOKENS", "api_tokens", parse_tokens, "token[,token...], each >= 16 chars",
          "`stylehint serve`: bearer tokens the extension may send (any one is accepted); from your secret store, never in files here."),
@@ -187,6 +197,7 @@ class Settings:
     new_events_threshold: int = 500
     new_events_max_age_minutes: int = 60
     sensor_interval_seconds: int = 60
+    dead_run_minutes: int = 60
     freshness_max_lag_hours: int = 36
     kpi_min_coverage: float = 0.8
     kpi_max_none: float = 0.2

@@ -21,13 +21,15 @@ warnings.filterwarnings("ignore", message="Asset job publish_style_hints materia
 
 def build_definitions(store: LearningStore | None = None, settings: Settings | None = None) -> dg.Definitions:
     """The code location; tests pass their own store and settings."""
+    if store is None:   # from the environment: the URL stays a variable reference (see LearningStore.from_env)
+        store = LearningStore.from_env() if settings is None else LearningStore(database_url=settings.database_url)
     settings = settings or settings_from_env()
     return dg.Definitions(
         assets=ASSETS,
         jobs=AGGREGATION_JOBS,
         schedules=[six_hourly_hints],
         sensors=[*AGG_RUN_SENSORS, *build_sensors(settings.sensor_interval_seconds)],
-        resources={"store": store or LearningStore(database_url=settings.database_url), "settings": settings},
+        resources={"store": store, "settings": settings},
         # Every step is SQL in the learning store and takes a second or two: one process per run
         # instead of one per step saves ~3 s of imports per step and the instance-database
         # connections each step process opens (dagster#20325), which is what bounds backfills.

@@ -7,6 +7,7 @@ Both are recorded in the Dagster instance, so the UI shows them.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,7 +20,11 @@ from .groups import HINTS_GROUP, IMPACT_GROUP, STATS_GROUP
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 TRIGGER_TAG = "stylehint/trigger"   # who asked for a run: cli, schedule, new_events_sensor, ...
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+HOST_TAG, PID_TAG = "stylehint/host", "stylehint/pid"   # the process an in-process run lives in (sensors/dead_runs.py)
+# The caller reports a failed run in one line (RunFailed); Dagster's console logger would print
+# every step failure with its stack trace first. The event log keeps everything for the UI.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+VERBOSE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 class RunFailed(RuntimeError):
@@ -98,13 +103,13 @@ def _check(result: dg.ExecuteInProcessResult, what: str) -> str:
 
 
 def materialize_as_of(defs: dg.Definitions, instance: dg.DagsterInstance, as_of: date, settings: Settings,
-                      tags: dict | None = None) -> SnapshotRuns:
+                      tags: dict | None = None, verbose: bool = False) -> SnapshotRuns:
     """Run what the snapshot as of ``as_of`` needs, including its window's upstream days."""
     if as_of < settings.start_date:
         raise RunFailed(f"{as_of} is before the first partition {settings.start_date} (STYLEHINT_START_DATE)")
     start, end = window_for(as_of, settings)
-    tags = {TRIGGER_TAG: "cli", **(tags or {})}
-    kwargs = {"instance": instance, "run_config": QUIET}
+    tags = {TRIGGER_TAG: "cli", HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), **(tags or {})}
+    kwargs = {"instance": instance, "run_config": VERBOSE if verbose else QUIET}
     days = defs.resolve_job_def("refresh_daily_partials").execute_in_process(
         tags={**tags, RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()},
         raise_on_error=False, **kwargs,

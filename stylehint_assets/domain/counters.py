@@ -25,6 +25,7 @@ STYLE_CHOICE = "applylens_autofill_style_choice_total"
 PROFILES_UPDATED = "applylens_autofill_profiles_updated_total"
 PROFILES_REJECTED = "applylens_autofill_profiles_rejected_total"
 AGG_RUNS = "applylens_autofill_agg_runs_total"
+MANUAL_PUBLISHES = "stylehint_manual_publishes_total"   # `stylehint publish --as-of D`: an operator's way back
 # Outcomes with vs without a profile (not in SPEC 7's table; additive, for the ops question
 # "does the Companion help?"): counted once the event says whether a profile was applied.
 PROFILE_RUNS = "applylens_autofill_profile_runs_total"

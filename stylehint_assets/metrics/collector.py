@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from ..config import Settings
 from ..domain.counters import (
-    AGG_RUNS, EDIT_CHARS, POLICY, PROFILE_EDIT_CHARS, PROFILE_EDITED_RUNS, PROFILE_RUNS, PROFILE_TIME_MS,
+    AGG_RUNS, EDIT_CHARS, MANUAL_PUBLISHES, POLICY, PROFILE_EDIT_CHARS, PROFILE_EDITED_RUNS, PROFILE_RUNS, PROFILE_TIME_MS,
     PROFILE_USAGE, PROFILES_REJECTED, PROFILES_UPDATED, RUNS, STYLE_CHOICE, TIME_MS, TIME_MS_BUCKETS,
 )
 from ..domain.events import POLICIES, PROFILE_SOURCES, STATUSES
@@ -39,6 +39,7 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     STYLE_CHOICE: ("Profiles per published snapshot by the level that chose their style (+1 per profile "
                    "per publish, none included).", ("source", "host_family", "segment_key")),
     AGG_RUNS: ("Aggregation runs (publish_style_hints, refresh_daily_partials) by outcome.", ("status",)),
+    MANUAL_PUBLISHES: ("Stored snapshots re-published by hand (`stylehint publish --as-of D`).", ()),
     PROFILES_UPDATED: ("Served profiles written by published snapshots.", ()),
     PROFILES_REJECTED: ("Profiles kept but not served (quality guard) in published snapshots.", ()),
     RUNS: ("Autofill runs (learning events), once per event.", ("status", "host")),
@@ -93,6 +94,7 @@ def known_series(settings: Settings) -> set[Series]:
         add(AGG_RUNS, status=status)
     add(PROFILES_UPDATED)
     add(PROFILES_REJECTED)
+    add(MANUAL_PUBLISHES)
     for host in host_labels(settings):
         for status in STATUSES:
             add(RUNS, status=status, host=host)

@@ -24,6 +24,12 @@ def hints_as_of(conn: Connection, as_of: date) -> list[dict[str, Any]]:
     return out
 
 
+def snapshot_exists(conn: Connection, as_of: date) -> bool:
+    """Whether the snapshot as of a day was built: it holds a profile or a hint for some form."""
+    return any(conn.execute(select(t.c.as_of).where(t.c.as_of == as_of).limit(1)).first() is not None
+               for t in (fps, style_hints))
+
+
 def profiles_as_of(conn: Connection, as_of: date) -> list[dict[str, Any]]:
     rows = conn.execute(select(fps).where(fps.c.as_of == as_of).order_by(fps.c.host, fps.c.schema_hash)).mappings()
     return [_jsonable(dict(r)) for r in rows]

@@ -130,12 +130,15 @@ class PublishResult:
     current_as_of: date | None = None
 
 
-def publish(conn: Connection, as_of: date, now: datetime, run_id: str | None = None) -> PublishResult:
+def publish(conn: Connection, as_of: date, now: datetime, run_id: str | None = None,
+            allow_older: bool = False) -> PublishResult:
     """Replace the served ``form_profiles`` with the snapshot as of ``as_of``, in the caller's
-    transaction, unless a newer snapshot is already published. Counts the choices durably."""
+    transaction, unless a newer snapshot is already published (``allow_older``: an operator's
+    rollback). Counts the choices durably."""
+    newest_wins = or_(publish_state.c.as_of.is_(None), publish_state.c.as_of <= as_of)
     claimed = conn.execute(
         update(publish_state)
-        .where(publish_state.c.id == 1, or_(publish_state.c.as_of.is_(None), publish_state.c.as_of <= as_of))
+        .where(publish_state.c.id == 1, *(() if allow_older else (newest_wins,)))
         .values(as_of=as_of, published_at=now, run_id=run_id)
     ).rowcount
     if not claimed:
