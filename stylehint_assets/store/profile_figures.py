@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ..domain.profiles import GuardPolicy
-from .bulk import insert_select
+from .bulk import insert_select, staged
 from .engine import lock_table_writes
 from .schema import daily_event_partials as dp, daily_field_map_counts as fm, form_profile_snapshots as fps
 
@@ -109,9 +109,12 @@ def _maps(conn: Connection, start: date, end: date):
     )
 
 
-def profiles_query(conn: Connection, as_of: date, start: date, end: date, policy: GuardPolicy):
-    """One row per profile of ``start..end``, in ``PROFILE_COLUMNS`` order."""
-    f, seg, maps = _figures(start, end), _segments(conn, start, end), _maps(conn, start, end)
+def profiles_query(conn: Connection, as_of: date, start: date, end: date, policy: GuardPolicy, seg=None, maps=None):
+    """One row per profile of ``start..end``, in ``PROFILE_COLUMNS`` order (``seg`` and ``maps``:
+    the segment and canonical-map rows, as subqueries or staged tables)."""
+    f = _figures(start, end)
+    seg = _segments(conn, start, end) if seg is None else seg
+    maps = _maps(conn, start, end) if maps is None else maps
     success = cast(f.c.ok_runs, Float) / cast(f.c.runs, Float)
     edit = case((f.c.edit_count > 0, cast(f.c.edit_sum, Float) / cast(f.c.edit_count, Float)), else_=None)
     duration = case((f.c.duration_count > 0, cast(func.floor(
@@ -144,10 +147,18 @@ def profiles_query(conn: Connection, as_of: date, start: date, end: date, policy
 
 
 def build_form_profiles(conn: Connection, as_of: date, start: date, end: date, policy: GuardPolicy) -> int:
-    """Replace the profiles as of ``as_of`` with those of the window ``start..end``; returns rows."""
+    """Replace the profiles as of ``as_of`` with those of the window ``start..end``; returns rows.
+
+    The segments and canonical maps are staged and indexed first: joined as subqueries, SQLite
+    scans them once per profile."""
     lock_table_writes(conn, fps.name)
     conn.execute(delete(fps).where(fps.c.as_of == as_of))
-    return insert_select(conn, fps, PROFILE_COLUMNS, profiles_query(conn, as_of, start, end, policy))
+    key = [fps.c.host, fps.c.schema_hash]
+    with staged(conn, "profile_segments", select(_segments(conn, start, end)), [*key, fps.c.segment_key],
+                   index=("host", "schema_hash")) as seg, \
+            staged(conn, "profile_maps", select(_maps(conn, start, end)), [*key, fps.c.canonical_map],
+                   index=("host", "schema_hash")) as maps:
+        return insert_select(conn, fps, PROFILE_COLUMNS, profiles_query(conn, as_of, start, end, policy, seg, maps))
 
 
 def profile_summary(conn: Connection, as_of: date, top: int = 10):
