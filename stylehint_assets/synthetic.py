@@ -14,7 +14,12 @@ default world and 30,000 events over 30 days about 60 % of the profiles get a fo
 about 30 % a segment-level one, 2-4 % a family-level one and under 10 % none (SPEC 7's
 targets), and the mix stays about the same up to 100,000 events.
 
-Usage: ``python -m stylehint_assets.synthetic --events 30000 --end-day 2025-03-30 --out events.ndjson``
+The real shape (``make_real_world(n_events)``, what the benchmarks use): nearly every job
+posting has its own form, so the forms grow with the events, about one seen per ten events,
+most of them seen 1-5 times in 30 days; hosts are long-tailed and a few forms ask dozens of
+questions (see EVENTS_PER_FORM). Pass it as ``world=`` (CLI: ``--world real``).
+
+Usage: ``python -m stylehint_assets.synthetic --events 30000 --end-day 2025-03-30 [--world real] --out events.ndjson``
 """
 from __future__ import annotations
 
