@@ -72,6 +72,14 @@ def _settings(url: str):
 
 
 def _peak_mb() -> float:
+    """This process's peak RSS as the kernel counts it (VmHWM). Not ``ru_maxrss``: Linux carries
+    that across fork and exec, so a worker would report the orchestrator's peak when larger."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
