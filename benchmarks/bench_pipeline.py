@@ -1,12 +1,13 @@
 """Pipeline benchmark on PostgreSQL: ingest, cold snapshot and six-hourly run, each against one
 plain GROUP BY scan of the same 30-day window measured in the same run.
 
-    .venv/bin/python benchmarks/bench_pipeline.py                       # 100k and 300k events, a few minutes
-    .venv/bin/python benchmarks/bench_pipeline.py --sizes 100000,1000000
+    .venv/bin/python benchmarks/bench_pipeline.py                       # 100k and 1M real-shape events
+    .venv/bin/python benchmarks/bench_pipeline.py --sizes 100000 --world fixed   # the demo's small world
     .venv/bin/python benchmarks/bench_pipeline.py --json                # the same figures as one JSON object
 
-For each size: deterministic events (``stylehint_assets.synthetic.generate_events``, seed 7, 30 days
-ending ``--end-day``) are written to NDJSON, then, each in a fresh subprocess whose peak RSS is
+For each size: deterministic events (``stylehint_assets.synthetic``, seed 7, 30 days ending
+``--end-day``; by default the real-shape world, whose forms grow with the events, so every row
+prints its profile count) are written to NDJSON, then, each in a fresh subprocess whose peak RSS is
 recorded: ``ingest`` (decode + validate + store, what ``stylehint ingest`` does); ``snapshot``
 (``materialize_as_of``: every asset for the end day over 30 days of history, through Dagster);
 ``six-hourly`` (one more day's events ingested, then the ``publish_style_hints`` job for that
@@ -38,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-DEFAULT_SIZES = "100000,300000"
+DEFAULT_SIZES = "100000,1000000"
 END_DAY = date(2025, 3, 30)
 SCAN_SQL = """
 SELECT host, schema_hash, gen_style_id, count(*) AS runs,
@@ -51,10 +52,18 @@ GROUP BY host, schema_hash, gen_style_id
 """
 
 
-def _generator():
-    from stylehint_assets.synthetic import generate_ndjson_lines, write_ndjson
+def _generator(world: str):
+    """Lines for n events over ``days``: the real-shape world sized for the window's events (the
+    next day's events come from the same world), or the small fixed world of the demo."""
+    from stylehint_assets.synthetic import generate_ndjson_lines, make_real_world, write_ndjson
 
-    return generate_ndjson_lines, write_ndjson, "stylehint_assets.synthetic (seed 7; next day seed 8)"
+    def lines(n: int, window_events: int, end_day: date, days: int, seed: int):
+        shape = make_real_world(window_events, seed=7) if world == "real" else None
+        return generate_ndjson_lines(n, end_day, days=days, seed=seed, world=shape)
+
+    label = ("real-shape world (make_real_world, ~1 form per 10 events)" if world == "real"
+             else "fixed world (make_world, ~400 forms)")
+    return lines, write_ndjson, f"stylehint_assets.synthetic {label}, seed 7; next day seed 8"
 
 
 def _settings(url: str):
@@ -63,6 +72,14 @@ def _settings(url: str):
 
 
 def _peak_mb() -> float:
+    """This process's peak RSS as the kernel counts it (VmHWM). Not ``ru_maxrss``: Linux carries
+    that across fork and exec, so a worker would report the orchestrator's peak when larger."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -179,13 +196,30 @@ def _analyze(url: str) -> None:
         conn.execute(text("VACUUM ANALYZE"))
 
 
-def bench_size(n: int, url: str, workdir: Path, end_day: date, profile_dir: str | None) -> dict:
-    generate_events, write_ndjson, _ = _generator()
+def _profiles(url: str, as_of: date) -> int:
+    from sqlalchemy import func, select
+    from stylehint_assets.store.engine import get_engine
+    from stylehint_assets.store.schema import form_profile_snapshots as fps
+
+    with get_engine(url).connect() as conn:
+        return conn.execute(select(func.count()).where(fps.c.as_of == as_of)).scalar_one()
+
+
+def _store_mb(url: str) -> float:
+    from sqlalchemy import text
+    from stylehint_assets.store.engine import get_engine
+
+    with get_engine(url).connect() as conn:
+        return conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one() / 2**20
+
+
+def bench_size(n: int, url: str, workdir: Path, end_day: date, profile_dir: str | None, world: str) -> dict:
+    generate_events, write_ndjson, _ = _generator(world)
     events_path, next_path = workdir / f"events-{n}.ndjson", workdir / f"next-{n}.ndjson"
     t0 = time.perf_counter()
-    write_ndjson(events_path, generate_events(n, end_day, days=30, seed=7))
+    write_ndjson(events_path, generate_events(n, n, end_day, 30, 7))
     next_day = end_day + timedelta(days=1)
-    write_ndjson(next_path, generate_events(max(1, n // 30), next_day, days=1, seed=8))
+    write_ndjson(next_path, generate_events(max(1, n // 30), n, next_day, 1, 8))
     generated = time.perf_counter() - t0
     home = workdir / f"dagster-{n}"
     home.mkdir()
@@ -201,13 +235,20 @@ def bench_size(n: int, url: str, workdir: Path, end_day: date, profile_dir: str 
     plain_scan = _scan_seconds(url, end_day - timedelta(days=29), end_day, server_defaults=True)
     snapshot = _run_phase("snapshot", "--database-url", url, "--day", end_day.isoformat(),
                           "--dagster-home", str(home), profile_dir=prof)
+    profiles = _profiles(url, end_day)
+    store_before = _store_mb(url)
     next_ingest = _run_phase("ingest", "--database-url", url, "--path", str(next_path),
                              "--received-at", f"{next_day + timedelta(days=1)}T00:00:00")
     six = _run_phase("six-hourly", "--database-url", url, "--day", next_day.isoformat(),
                      "--dagster-home", str(home), profile_dir=prof)
     scan_after = _scan_seconds(url, next_day - timedelta(days=29), next_day)
+    store_after = _store_mb(url)
     return {
         "events": n,
+        "profiles": profiles,
+        "profiles_after_new_day": _profiles(url, next_day),
+        "store_mb": round(store_after, 1),
+        "store_mb_per_snapshot_day": round(store_after - store_before, 2),
         "generate_seconds": round(generated, 2),
         "scan_seconds": round(scan, 4),
         "scan_seconds_server_defaults": round(plain_scan, 4),
@@ -224,13 +265,13 @@ def bench_size(n: int, url: str, workdir: Path, end_day: date, profile_dir: str 
 
 
 def _table(results: list[dict], meta: dict) -> str:
-    head = ("| events | GROUP BY scan (plain session) | ingest | cold snapshot (Dagster overhead) | six-hourly run (Dagster overhead)"
+    head = ("| events | profiles | GROUP BY scan (plain session) | ingest | cold snapshot (Dagster overhead) | six-hourly run (Dagster overhead)"
             " | peak RSS ingest / snapshot / six-hourly |")
-    lines = [head, "|---:|---:|---:|---:|---:|---:|"]
+    lines = [head, "|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         i, s, h = r["ingest"], r["snapshot"], r["six_hourly"]
         lines.append(
-            f"| {r['events']:,} | {r['scan_seconds']:.3f} s ({r['scan_seconds_server_defaults']:.3f} s) | {i['events_per_second']:,}/s ({i['seconds']:.1f} s, "
+            f"| {r['events']:,} | {r['profiles']:,} | {r['scan_seconds']:.3f} s ({r['scan_seconds_server_defaults']:.3f} s) | {i['events_per_second']:,}/s ({i['seconds']:.1f} s, "
             f"{i['x_scan']:.0f}× scan) | {s['seconds']:.2f} s = {s['x_scan']:.1f}× scan "
             f"({s['dagster_overhead_seconds']:.2f} s) | {h['seconds']:.2f} s = {h['x_scan']:.1f}× scan "
             f"({h['dagster_overhead_seconds']:.2f} s) | {i['peak_rss_mb']:.0f} / {s['peak_rss_mb']:.0f} / "
@@ -263,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--database-url", help="an existing, empty PostgreSQL database (default: a throwaway one)")
     p.add_argument("--admin-url", default=DEFAULT_ADMIN_URL, help="server where the throwaway databases are made")
     p.add_argument("--end-day", type=date.fromisoformat, default=END_DAY)
+    p.add_argument("--world", choices=("real", "fixed"), default="real",
+                   help="real: forms grow with the events, long-tailed (default); fixed: the demo's ~400 forms")
     p.add_argument("--profile-dir", help="write pyinstrument profiles of each phase here (needs pyinstrument)")
     args = p.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
@@ -286,14 +329,14 @@ def main(argv: list[str] | None = None) -> int:
                 url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
             try:
                 print(f"benchmarking {n:,} events ...", file=sys.stderr, flush=True)
-                results.append(bench_size(n, url, Path(tmp), args.end_day, args.profile_dir))
+                results.append(bench_size(n, url, Path(tmp), args.end_day, args.profile_dir, args.world))
             finally:
                 get_engine(url).dispose()
                 if admin is not None:
                     with admin.connect() as conn:
                         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                     admin.dispose()
-    meta = {"machine": _machine(), "generator": _generator()[2], "end_day": args.end_day.isoformat(),
+    meta = {"machine": _machine(), "generator": _generator(args.world)[2], "end_day": args.end_day.isoformat(),
             "measured_at": datetime.utcnow().isoformat(timespec="seconds") + "Z"}
     if args.json:
         print(json.dumps({"meta": meta, "results": results}, indent=2))

@@ -144,10 +144,12 @@ def _materialize(args, settings: Settings, as_of: date):
 
 
 def _print_coverage(settings: Settings, as_of: date) -> dict:
-    from .store.reads import hints_as_of
+    from collections import Counter
 
-    with _engine(settings).connect() as conn:
-        cov = coverage(h["source"] for h in hints_as_of(conn, as_of))
+    from .store.hint_choice import hint_summary
+
+    with _engine(settings).connect() as conn:   # counted in the database: no hint is assembled
+        cov = coverage(Counter(hint_summary(conn, as_of, top=0)[0]).elements())
     print(f"coverage as of {as_of} ({settings.lookback_days}-day window):")
     print(coverage_table(cov))
     return cov

@@ -102,6 +102,9 @@ KNOBS: tuple[Knob, ...] = (
          "First daily partition (event day, UTC). Events before it are stored but not aggregated."),
     Knob("AGG_LOOKBACK_DAYS", "lookback_days", int, "1-365", "Lookback window L: as of D uses days D-(L-1)..D.",
          _within(1, 365)),
+    Knob("STYLEHINT_SNAPSHOT_RETENTION_DAYS", "snapshot_retention_days", int, "1-3650",
+         "Snapshots (profiles, hints, style stats, impact) as of a day older than this are removed by the daily "
+         "publish; the published snapshot and the current window are always kept.", _within(1, 3650)),
     Knob("MIN_FORM_RUNS", "min_form_runs", int, "1-10000", "Runs a style needs on a form to be a form-level candidate.",
          _within(1, 10000)),
     Knob("MIN_SEGMENT_RUNS", "min_segment_runs", int, "1-10000", "Runs a style needs in (family, segment).",
@@ -182,6 +185,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     start_date: date = date(2025, 1, 1)
     lookback_days: int = 30
+    snapshot_retention_days: int = 90
     min_form_runs: int = 5
     min_segment_runs: int = 5
     min_family_runs: int = 10

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 
+from . import partitions
 from .config import Settings
 from .groups import HINTS_GROUP, IMPACT_GROUP, STATS_GROUP
 
@@ -55,7 +56,7 @@ def get_instance() -> dg.DagsterInstance:
 
 
 def window_for(as_of: date, settings: Settings) -> tuple[date, date]:
-    return max(settings.start_date, as_of - timedelta(days=settings.lookback_days - 1)), as_of
+    return partitions.window_for(as_of, settings.start_date, settings.lookback_days)
 
 
 def _user_error(error) -> str:

@@ -57,6 +57,12 @@ def hints_integrity(hints: pd.DataFrame, profiles: pd.DataFrame) -> CheckOutcome
                     bad_segments=bad_segment, preferred_source_mismatch=mismatched)
 
 
+def hints_integrity_counts(violations: dict[str, int]) -> CheckOutcome:
+    """``hints_integrity`` from counts made in the database (``store.hint_choice.integrity_violations``);
+    a duplicated hint cannot exist there (the primary key is the profile)."""
+    return _outcome("hints_integrity", not any(violations.values()), duplicated_hints=0, **violations)
+
+
 def style_stats_integrity(violations: dict[str, int]) -> CheckOutcome:
     return _outcome("style_stats_integrity", not any(violations.values()),
                     **{f"{level}_violations": n for level, n in violations.items()})

@@ -14,7 +14,12 @@ default world and 30,000 events over 30 days about 60 % of the profiles get a fo
 about 30 % a segment-level one, 2-4 % a family-level one and under 10 % none (SPEC 7's
 targets), and the mix stays about the same up to 100,000 events.
 
-Usage: ``python -m stylehint_assets.synthetic --events 30000 --end-day 2025-03-30 --out events.ndjson``
+The real shape (``make_real_world(n_events)``, what the benchmarks use): nearly every job
+posting has its own form, so the forms grow with the events, about one seen per ten events,
+most of them seen 1-5 times in 30 days; hosts are long-tailed and a few forms ask dozens of
+questions (see EVENTS_PER_FORM). Pass it as ``world=`` (CLI: ``--world real``).
+
+Usage: ``python -m stylehint_assets.synthetic --events 30000 --end-day 2025-03-30 [--world real] --out events.ndjson``
 """
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ from statistics import NormalDist
 from typing import Any
 
 __all__ = [
-    "STYLES", "DEFAULT_STYLE", "SEGMENTS", "FAMILIES", "TITLES", "Form", "World", "make_world",
+    "STYLES", "DEFAULT_STYLE", "SEGMENTS", "FAMILIES", "TITLES", "Form", "World", "make_world", "make_real_world",
     "generate_events", "generate_ndjson_lines", "write_ndjson", "main",
 ]
 
@@ -296,6 +301,110 @@ def make_world(seed: int = 7, n_forms: int = 400) -> World:
                 job_hidden=weights[len(forms)] < _TAIL_RUNS_AT_30K[1] and rng.random() < P_JOB_HIDDEN,
             ))
     return World(seed=seed, forms=tuple(forms), styles=STYLES, rates=rates)
+
+
+# The real shape (``make_real_world``): nearly every job posting has its own form, so the
+# forms grow with the events. About one (host, schema_hash) is seen per EVENTS_PER_FORM events;
+# a head of HEAD_FORMS_SHARE of the forms (Zipf-like, thousands of runs for the first ones)
+# takes REAL_HEAD_EVENTS of the events, and every tail form expects 1 to 6 runs in the window
+# (log-uniform), so most forms are seen 1-5 times. Hosts are long-tailed too: the shared job
+# boards of each family hold many forms, most company hosts one or two. A few forms ask dozens
+# of questions.
+EVENTS_PER_FORM = 10
+HEAD_FORMS_SHARE = 0.02
+REAL_HEAD_EVENTS = 0.45
+_REAL_TAIL_RUNS = (1.0, 6.0)
+_BOARD_HOSTS = {
+    "greenhouse": ("boards.greenhouse.io", "job-boards.greenhouse.io"),
+    "lever": ("jobs.lever.co",),
+    "ashby": ("jobs.ashbyhq.com",),
+}
+P_BOARD_HOST = 0.35   # of forms in a family with shared boards
+P_BIG_FORM = 0.03     # forms with 20-48 selectors
+
+
+def _real_popularity(rng: random.Random, n_forms: int, n_events: int) -> list[float]:
+    """Expected runs per form over the window, head first (a Zipf-like head, a 1-6 runs tail)."""
+    n_head = max(1, round(HEAD_FORMS_SHARE * n_forms))
+    head = [(k + _ZIPF_OFFSET) ** -_ZIPF_EXPONENT for k in range(n_head)]
+    scale = REAL_HEAD_EVENTS * n_events / sum(head)
+    lo, hi = (math.log(x) for x in _REAL_TAIL_RUNS)
+    tail = [math.exp(rng.uniform(lo, hi)) for _ in range(n_forms - n_head)]
+    return [w * scale for w in head] + tail
+
+
+def make_real_world(n_events: int, seed: int = 7) -> World:
+    """A world of the real shape for ``n_events`` over the window: the forms grow with the events.
+
+    ``n_events / EVENTS_PER_FORM`` forms are *seen* (a few more exist, since a tail form with an
+    expected 1-6 runs is sometimes never drawn). Styles, rates and the quality mix are those of
+    ``make_world``; popularity is shuffled across forms so every family has busy and rare forms.
+    """
+    if n_events < 1:
+        raise ValueError("n_events must be >= 1")
+    target = max(1, n_events // EVENTS_PER_FORM)
+    lo, hi = _REAL_TAIL_RUNS
+    steps = 200   # P(a tail form is drawn at least once) = E[1 - e^-runs], runs log-uniform
+    p_seen = sum(1.0 - math.exp(-lo * (hi / lo) ** ((k + 0.5) / steps)) for k in range(steps)) / steps
+    n_forms = max(1, round(target / (HEAD_FORMS_SHARE + (1 - HEAD_FORMS_SHARE) * p_seen)))
+    rng = random.Random(f"stylehint-real-world|{seed}|{n_events}")
+    rates = _rates(rng)
+    companies = _company_names(rng)
+    weights = _popularity_shuffled(rng, _real_popularity(rng, n_forms, n_events))
+    forms: list[Form] = []
+    ci = 0
+    while len(forms) < n_forms:
+        family = _pick(rng, _FAMILY_MIX)
+        boards = _BOARD_HOSTS.get(family)
+        if boards and rng.random() < P_BOARD_HOST:
+            host, n_schemas = rng.choice(boards), 1
+        else:
+            company = companies[ci % len(companies)] + ("" if ci < len(companies) else str(ci // len(companies)))
+            ci += 1
+            host = _host(rng, family, company, False)
+            n_schemas = min(int(rng.paretovariate(1.3)) + (rng.random() < 0.4), 400)   # most 1-2, a few hundreds
+        host_segment = _pick(rng, _SEGMENT_MIX)
+        for _ in range(min(n_schemas, n_forms - len(forms))):
+            forms.append(_form(rng, host, family, weights[len(forms)], host_segment,
+                               job_hidden_ok=weights[len(forms)] < hi))
+    return World(seed=seed, forms=tuple(forms), styles=STYLES, rates=rates)
+
+
+def _popularity_shuffled(rng: random.Random, weights: list[float]) -> list[float]:
+    rng.shuffle(weights)
+    return weights
+
+
+def _form(rng: random.Random, host: str, family: str, weight: float, host_segment: str,
+          job_hidden_ok: bool) -> Form:
+    quality = rng.random()
+    success = rng.uniform(0.35, 0.5) if quality < 0.04 else rng.uniform(0.84, 0.96)
+    edit_factor = rng.uniform(6.0, 9.0) if 0.04 <= quality < 0.07 else rng.uniform(0.7, 1.4)
+    fields = _fields(rng, family)
+    if rng.random() < P_BIG_FORM:   # a long questionnaire: dozens of custom questions
+        extra = rng.randint(20, 48) - len(fields)
+        custom = _fields_custom(family, len(fields), extra)
+        fields = fields + custom
+    return Form(
+        host=host,
+        schema_hash=f"{rng.getrandbits(64):016x}",
+        family=family,
+        weight=weight,
+        segment=host_segment if rng.random() < 0.6 else _pick(rng, _SEGMENT_MIX),
+        fields=fields,
+        success=success,
+        edit_factor=edit_factor,
+        helpful_effect=rng.uniform(-0.02, 0.02),
+        legacy_style=rng.choice(STYLES),
+        job_hidden=job_hidden_ok and rng.random() < P_JOB_HIDDEN,
+    )
+
+
+def _fields_custom(family: str, start: int, n: int) -> tuple[tuple[str, str | None], ...]:
+    if family == "other":
+        return tuple((f"#question-{i}", f"question_{i}") for i in range(start, start + n))
+    selector = _SELECTOR[family]
+    return tuple((selector(None, i), f"question_{i}") for i in range(start, start + n))
 
 
 # Event-level knobs.
@@ -582,13 +691,6 @@ def _stream(n_events: int, end_day: date, days: int, seed: int, world: World | N
             yield event
 
 
-def _accumulate(values: Iterable[float]) -> Iterator[float]:
-    total = 0.0
-    for v in values:
-        total += v
-        yield total
-
-
 def write_ndjson(path: str, events: Iterable[Mapping[str, Any] | str], chunk: int = 8192) -> int:
     """Write events as NDJSON (compact JSON, UTF-8); returns the number of lines. ``-`` is stdout.
 
@@ -625,6 +727,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=30, help="days covered, ending on --end-day (default 30)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", default="-", help="output file (default stdout)")
+    parser.add_argument("--world", choices=("fixed", "real"), default="fixed",
+                        help="fixed: ~400 forms whatever the count (default); real: forms grow with the events")
     args = parser.parse_args(argv)
     if args.events < 0 or args.days < 1:
         parser.error("--events must be >= 0 and --days >= 1")
@@ -633,7 +737,8 @@ def main(argv: list[str] | None = None) -> int:
     end = args.end_day or (datetime.now(timezone.utc).date() - timedelta(days=1))
     started = time.perf_counter()
     try:
-        n = write_ndjson(args.out, generate_ndjson_lines(args.events, end, days=args.days, seed=args.seed))
+        world = make_real_world(max(1, args.events), seed=args.seed) if args.world == "real" else None
+        n = write_ndjson(args.out, generate_ndjson_lines(args.events, end, days=args.days, seed=args.seed, world=world))
     except BrokenPipeError:  # e.g. piped into `head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

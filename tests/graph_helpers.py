@@ -13,6 +13,7 @@ from resources import LearningStore
 from stylehint_assets.definitions import build_definitions
 from stylehint_assets.domain.records import read_records
 from stylehint_assets.runner import materialize_as_of
+from stylehint_assets.store.hint_choice import assemble_hints
 from stylehint_assets.store.ingest import ingest_records
 from stylehint_assets.store.schema import form_profile_snapshots, form_profiles, style_hints
 
@@ -38,7 +39,11 @@ def table_rows(engine, table, as_of=None, exclude=()):
 
 
 def hints(engine, as_of):
-    return {(r["host"], r["schema_hash"]): r for r in table_rows(engine, style_hints, as_of)}
+    """The stored hint rows as of ``as_of``, each with its full hint as the read path assembles it."""
+    with engine.connect() as conn:
+        full = assemble_hints(conn, as_of)
+    return {(r["host"], r["schema_hash"]): {**r, "hint": full[(r["host"], r["schema_hash"])]}
+            for r in table_rows(engine, style_hints, as_of)}
 
 
 def profiles(engine, as_of):

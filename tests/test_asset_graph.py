@@ -183,7 +183,7 @@ def test_style_by_segment_and_per_host_guard(engine, settings, instance):
 
 def test_ranking_unset_is_ratio_and_wilson_differs_on_small_samples(engine, settings, instance):
     from stylehint_assets.config import Settings
-    from stylehint_assets.store.snapshots import build_style_hints
+    from stylehint_assets.store.hint_choice import build_style_hints
 
     events = [
         *runs(6, GH, "f", "lucky", 4, title="Senior Engineer"),        # form: 4/6 = 0.67 on 6 runs

@@ -1,23 +1,23 @@
 """Style hints as of a day (SPEC 5), their checks, and the publication of the served profiles."""
 
-from datetime import timedelta
+from collections import Counter
 
 import dagster as dg
 import pandas as pd
-from sqlalchemy import select
 
 from resources import LearningStore
 from stylehint_assets.config import Settings
 from ..domain.coverage import coverage
-from ..partitions import LOOKBACK_DAYS, daily_partitions
+from ..partitions import LOOKBACK_DAYS, daily_partitions, window_for
 from ..snapshot_checks import (
-    CHECK_DESCRIPTIONS, hints_integrity, kpi_checks, newest_partition_freshness, style_stats_integrity,
+    CHECK_DESCRIPTIONS, hints_integrity_counts, kpi_checks, newest_partition_freshness, style_stats_integrity,
 )
 from ..store import aggregates
 from ..store.backlog import newest_event_at
-from ..store.schema import form_profile_snapshots
 from ..metrics.push import push_run_series
-from ..store.snapshots import build_style_hints, publish
+from ..store.hint_choice import build_style_hints, hint_summary, integrity_violations
+from ..store.retention import prune_snapshots
+from ..store.snapshots import publish
 from ..clock import utcnow
 from ..groups import HINTS_GROUP
 from .common import OWNERS, RETRY, as_of_day, preview
@@ -48,23 +48,22 @@ def style_hints(context: dg.AssetExecutionContext, store: LearningStore,
     backfills stay inspectable. Failed ERROR checks block the publication downstream."""
     as_of = as_of_day(context)
     with store.transaction() as conn:
-        hints = build_style_hints(conn, as_of, LOOKBACK_DAYS, settings.thresholds, settings.ranking)
-        profiles = pd.DataFrame(conn.execute(
-            select(form_profile_snapshots.c.host, form_profile_snapshots.c.schema_hash)
-            .where(form_profile_snapshots.c.as_of == as_of)).all(), columns=["host", "schema_hash"])
+        build_style_hints(conn, as_of, LOOKBACK_DAYS, settings.thresholds, settings.ranking)
+        sources, head = hint_summary(conn, as_of)
+        integrity = integrity_violations(conn, as_of)
         violations = aggregates.stats_violations(conn, as_of)
-        newest = newest_event_at(conn, as_of - timedelta(days=LOOKBACK_DAYS - 1), as_of)
-    cov = coverage(hints["source"].tolist())
-    outcomes = [hints_integrity(hints, profiles), style_stats_integrity(violations), *kpi_checks(cov, settings),
+        newest = newest_event_at(conn, *window_for(as_of))
+    cov = coverage(Counter(sources).elements())
+    outcomes = [hints_integrity_counts(integrity), style_stats_integrity(violations), *kpi_checks(cov, settings),
                 newest_partition_freshness(newest, as_of, utcnow(), settings.freshness_max_lag_hours)]
     return dg.MaterializeResult(
         metadata={
-            "profiles": len(hints),
+            "profiles": cov["profiles"],
             **{f"share_{s}": dg.MetadataValue.float(round(float(cov[f"{s}_share"]), 4))
                for s in ("form", "segment", "family", "none")},
             "covered_share": dg.MetadataValue.float(round(float(cov["covered_share"]), 4)),
             "ranking": settings.ranking,
-            "preview": preview(hints[["host", "schema_hash", "source", "segment_key", "preferred_style_id"]]),
+            "preview": preview(pd.DataFrame(head)),
         },
         check_results=[
             dg.AssetCheckResult(check_name=o.name, passed=o.passed, severity=_SEVERITY[o.severity],
@@ -92,10 +91,15 @@ def served_form_profiles(context: dg.AssetExecutionContext, store: LearningStore
         result = publish(conn, as_of, utcnow(), context.run_id)
     if not result.published:
         context.log.info(f"not published: snapshot {result.current_as_of} is newer than {as_of}")
+    published_day = as_of if result.published else result.current_as_of
+    with store.transaction() as conn:   # after the publish commits: retention never delays the served view
+        pruned = prune_snapshots(conn, max(as_of, published_day or as_of), published_day,
+                                 settings.snapshot_retention_days, settings.lookback_days)
     push_run_series(store.engine, settings)   # run-level totals after the commit (SPEC 7); no-op without a Pushgateway
     return dg.MaterializeResult(metadata={
         "published": result.published,
         "profiles": result.profiles,
         "served": result.served,
         "published_as_of": str(as_of if result.published else result.current_as_of),
+        "snapshot_rows_pruned": sum(pruned.values()),
     })

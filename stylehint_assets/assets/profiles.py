@@ -1,11 +1,12 @@
 """Form profiles as of a day: canonical field map, quality figures and the guard (SPEC 6)."""
 
 import dagster as dg
+import pandas as pd
 
 from resources import LearningStore
 from stylehint_assets.config import Settings
 from ..partitions import daily_partitions, lookback_window
-from ..store.snapshots import build_form_profiles
+from ..store.profile_figures import build_form_profiles, profile_summary
 from ..groups import HINTS_GROUP
 from .common import OWNERS, RETRY, as_of_day, preview, window_days
 from .events import daily_event_partials, daily_field_map_counts
@@ -31,13 +32,12 @@ def form_profiles(context: dg.AssetExecutionContext, store: LearningStore,
     as_of = as_of_day(context)
     start, end = window_days(context, daily_event_partials.key.to_python_identifier())
     with store.transaction() as conn:
-        profiles = build_form_profiles(conn, as_of, start, end, settings.guard_policy)
-    served = int(profiles["served"].sum()) if not profiles.empty else 0
+        build_form_profiles(conn, as_of, start, end, settings.guard_policy)
+        profiles, served, head = profile_summary(conn, as_of)
     return dg.MaterializeResult(metadata={
-        "profiles": len(profiles),
+        "profiles": profiles,
         "served": served,
-        "rejected": len(profiles) - served,
+        "rejected": profiles - served,
         "window": f"{start}..{end}",
-        "preview": preview(profiles[["host", "schema_hash", "runs", "success_rate", "avg_edit_chars", "served"]]
-                           .sort_values("runs", ascending=False)),
+        "preview": preview(pd.DataFrame(head)),
     })

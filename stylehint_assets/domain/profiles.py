@@ -1,4 +1,7 @@
-"""Form profile quality guard and the served view (SPEC 6)."""
+"""Form profile quality guard and the served view (SPEC 6).
+
+The figures, segment, canonical map and this guard's verdict for every profile of a window
+are one set-based statement in ``store/profile_figures.py``."""
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -1,4 +1,7 @@
-"""Ranking styles and the hierarchical fallback choice: form -> segment -> family -> none (SPEC 5)."""
+"""Ranking styles and the hierarchical fallback choice: form -> segment -> family -> none (SPEC 5).
+
+The rule for one profile. Snapshots apply it to every profile at once as set-based SQL in
+``store/hint_choice.py``, which also assembles the full hint on read with ``choose_hint``."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

@@ -159,40 +159,6 @@ def rebuild_style_stats(conn: Connection, level: str, as_of: date, start: date, 
     return insert_select(conn, table, cols, q)
 
 
-def profile_figures(conn: Connection, start: date, end: date) -> pd.DataFrame:
-    """Per (host, schema_hash) over the window: runs, ok runs, edit and duration sums, last seen."""
-    q = (
-        select(
-            dp.c.host, dp.c.schema_hash, func.max(dp.c.host_family).label("host_family"),
-            func.sum(dp.c.runs).label("runs"), func.sum(dp.c.ok_runs).label("ok_runs"),
-            func.sum(dp.c.edit_sum).label("edit_sum"), func.sum(dp.c.edit_count).label("edit_count"),
-            func.sum(dp.c.duration_sum).label("duration_sum"), func.sum(dp.c.duration_count).label("duration_count"),
-            func.max(dp.c.last_seen_at).label("last_seen_at"),
-        )
-        .where(dp.c.event_day.between(start, end))
-        .group_by(dp.c.host, dp.c.schema_hash)
-    )
-    return pd.DataFrame(conn.execute(q).mappings().all())
-
-
-def profile_segment_counts(conn: Connection, start: date, end: date) -> pd.DataFrame:
-    q = (
-        select(dp.c.host, dp.c.schema_hash, dp.c.segment_key, func.sum(dp.c.runs).label("runs"))
-        .where(dp.c.event_day.between(start, end), dp.c.segment_key.is_not(None))
-        .group_by(dp.c.host, dp.c.schema_hash, dp.c.segment_key)
-    )
-    return pd.DataFrame(conn.execute(q).mappings().all(), columns=["host", "schema_hash", "segment_key", "runs"])
-
-
-def field_map_counts(conn: Connection, start: date, end: date) -> pd.DataFrame:
-    q = (
-        select(fm.c.host, fm.c.schema_hash, fm.c.selector, fm.c.semantic, func.sum(fm.c.n).label("n"))
-        .where(fm.c.event_day.between(start, end))
-        .group_by(fm.c.host, fm.c.schema_hash, fm.c.selector, fm.c.semantic)
-    )
-    return pd.DataFrame(conn.execute(q).mappings().all(), columns=["host", "schema_hash", "selector", "semantic", "n"])
-
-
 def style_stats_summary(conn: Connection, level: str, as_of: date, top: int = 10) -> tuple[int, int, pd.DataFrame]:
     """Distinct styles, total runs and the ``top`` rows by runs as of ``as_of`` (for metadata,
     without reading the whole level back)."""

@@ -125,13 +125,15 @@ def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[dict[st
 
 
 @contextmanager
-def staged(conn: Connection, name: str, query: Select, columns: Sequence[Column]) -> Iterator[Table]:
+def staged(conn: Connection, name: str, query: Select, columns: Sequence[Column],
+           index: Sequence[str] = ()) -> Iterator[Table]:
     """The rows of ``query`` in a temporary table with ``columns`` (names and types, in the
     query's order), for reading more than once within ``conn``'s transaction; dropped on exit.
 
     On PostgreSQL through ``CREATE TABLE … AS``: PostgreSQL 15 runs that SELECT with parallel
     workers, where it never does for the SELECT of an ``INSERT … SELECT``. The query keeps its
-    bound parameters. On an error the transaction's rollback removes the table."""
+    bound parameters. On an error the transaction's rollback removes the table. ``index``: columns
+    to index once filled, for a stage that is joined (SQLite would otherwise scan it per row)."""
     stage = Table(f"stage_{name}", MetaData(), *(Column(c.name, c.type) for c in columns), prefixes=["TEMPORARY"])
     quoted, names = _names(conn, stage, [c.name for c in stage.columns])   # identifiers from the schema
     if conn.dialect.name == "postgresql":
@@ -141,6 +143,9 @@ def staged(conn: Connection, name: str, query: Select, columns: Sequence[Column]
     else:
         stage.create(conn)
         conn.execute(insert(stage).from_select([c.name for c in stage.columns], query))
+    if index:
+        _, indexed = _names(conn, stage, list(index))   # identifiers from the schema
+        conn.exec_driver_sql(f"CREATE INDEX ix_{stage.name} ON {quoted} ({', '.join(indexed)})")
     yield stage
     conn.exec_driver_sql(f"DROP TABLE {quoted}")
 

@@ -26,6 +26,12 @@ def _normalize(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def fixed_point(value: float | None, digits: int) -> str | None:
+    """SQLite's ``stylehint_fixed(x, d)``: ``x`` with ``d`` decimals as Python formats it (ties to
+    even on the exact binary value); SQLite's own ``printf`` rounds ties away from zero."""
+    return None if value is None else format(value, f".{int(digits)}f")
+
+
 @functools.cache
 def get_engine(url: str) -> Engine:
     """One pooled engine per URL per process."""
@@ -43,6 +49,7 @@ def get_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+            dbapi_conn.create_function("stylehint_fixed", 2, fixed_point, deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _begin(conn):  # take the write lock up front: no read-then-write upgrade deadlocks

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from ..domain.profiles import served_view
-from .schema import form_profile_snapshots as fps, form_profiles, publish_state, style_hints
+from .hint_choice import assemble_hints
+from .schema import form_profile_snapshots as fps, form_profiles, publish_state
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
@@ -15,13 +16,9 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def hints_as_of(conn: Connection, as_of: date) -> list[dict[str, Any]]:
-    rows = conn.execute(select(style_hints).where(style_hints.c.as_of == as_of)
-                        .order_by(style_hints.c.host, style_hints.c.schema_hash)).mappings()
-    out = []
-    for r in rows:
-        hint = r["hint"]
-        out.append({"host": r["host"], "schema_hash": r["schema_hash"], **{k: hint[k] for k in hint if k != "levels_tried"}})
-    return out
+    """Every hint as of ``as_of`` (SPEC 5 fields, without the levels tried), by host and form."""
+    hints = assemble_hints(conn, as_of, levels_tried=False)
+    return [{"host": host, "schema_hash": schema, **hint} for (host, schema), hint in sorted(hints.items())]
 
 
 def snapshot_exists(conn: Connection, as_of: date) -> bool:
@@ -35,11 +32,6 @@ def profiles_as_of(conn: Connection, as_of: date) -> list[dict[str, Any]]:
     return [_jsonable(dict(r)) for r in rows]
 
 
-def published(conn: Connection) -> dict[str, Any] | None:
-    row = conn.execute(select(publish_state).where(publish_state.c.id == 1)).mappings().first()
-    return _jsonable(dict(row)) if row and row["as_of"] else None
-
-
 def published_as_of(conn: Connection) -> tuple[date | None, datetime | None, str | None]:
     """The newest published snapshot: (as_of, published_at, run_id); Nones before the first publish."""
     row = conn.execute(select(publish_state.c.as_of, publish_state.c.published_at, publish_state.c.run_id)
@@ -48,9 +40,13 @@ def published_as_of(conn: Connection) -> tuple[date | None, datetime | None, str
 
 
 def served_profile(conn: Connection, host: str, schema_hash: str) -> dict[str, Any] | None:
+    """The served row of one form with its full hint, assembled from its snapshot's stats."""
     row = conn.execute(select(form_profiles).where(form_profiles.c.host == host,
                                                    form_profiles.c.schema_hash == schema_hash)).mappings().first()
-    return _jsonable(dict(row)) if row else None
+    if not row:
+        return None
+    hint = assemble_hints(conn, row["as_of"], [(host, schema_hash)]).get((host, schema_hash))
+    return _jsonable({**dict(row), "style_hint": hint})
 
 
 def api_view(conn: Connection, host: str, schema_hash: str, profile_enabled: bool) -> dict[str, Any]:
@@ -64,6 +60,4 @@ def hint_detail(conn: Connection, host: str, schema_hash: str, as_of: date | Non
         as_of = published_as_of(conn)[0]
         if as_of is None:
             return None
-    row = conn.execute(select(style_hints.c.hint).where(style_hints.c.as_of == as_of, style_hints.c.host == host,
-                                                        style_hints.c.schema_hash == schema_hash)).first()
-    return row[0] if row else None
+    return assemble_hints(conn, as_of, [(host, schema_hash)]).get((host, schema_hash))

@@ -123,7 +123,8 @@ daily_partition_state = Table(
 )
 
 
-def _style_stats(name: str, *keys: Column) -> Table:
+def _style_stats(name: str, group: tuple[str, ...], *keys: Column) -> Table:
+    # (as_of, group key): a snapshot's level, or one group of it when a hint is assembled on read.
     return Table(
         name, metadata,
         Column("as_of", Date, nullable=False),
@@ -132,22 +133,22 @@ def _style_stats(name: str, *keys: Column) -> Table:
         *_counts("total_runs", "helpful", "unhelpful", "edit_sum", "edit_count"),
         Column("helpful_ratio", Float, nullable=False),
         Column("avg_edit_chars", Float),
-        Index(f"ix_{name}_as_of", "as_of"),
+        Index(f"ix_{name}_as_of_group", "as_of", *group),
     )
 
 
 form_style_stats = _style_stats(
-    "form_style_stats",
+    "form_style_stats", ("host", "schema_hash"),
     Column("host", String(253), nullable=False),
     Column("schema_hash", String(256), nullable=False),
     Column("host_family", String(64), nullable=False),
 )
 segment_style_stats = _style_stats(
-    "segment_style_stats",
+    "segment_style_stats", ("host_family", "segment_key"),
     Column("host_family", String(64), nullable=False),
     Column("segment_key", String(16), nullable=False),
 )
-family_style_stats = _style_stats("family_style_stats", Column("host_family", String(64), nullable=False))
+family_style_stats = _style_stats("family_style_stats", ("host_family",), Column("host_family", String(64), nullable=False))
 
 
 def _profile_columns() -> list[Column]:
@@ -182,7 +183,18 @@ style_hints = Table(
     Column("segment_key", String(16)),
     Column("preferred_style_id", String(128)),
     Column("source", String(16), nullable=False),
-    Column("hint", Json, nullable=False),
+)
+
+# What a day's hints were chosen with: the full hint (style_stats, explanation, levels tried) is
+# assembled from the snapshot's stats tables on read (store/hint_choice.py), not stored per profile.
+style_hint_settings = Table(
+    "style_hint_settings", metadata,
+    Column("as_of", Date, primary_key=True),
+    Column("ranking", String(16), nullable=False),
+    Column("lookback_days", Integer, nullable=False),
+    Column("min_form_runs", Integer, nullable=False),
+    Column("min_segment_runs", Integer, nullable=False),
+    Column("min_family_runs", Integer, nullable=False),
 )
 
 # Impact of the profiles as of a day: with vs without, per dimension, group and metric.
@@ -211,7 +223,6 @@ form_profiles = Table(
     *_profile_columns(),
     Column("preferred_style_id", String(128)),
     Column("source", String(16)),
-    Column("style_hint", Json),
     Column("published_at", DateTime, nullable=False),
 )
 

@@ -1,0 +1,173 @@
+"""SPEC 6 form profiles as one set-based statement: figures, segment, canonical map and the
+quality guard's verdict for every (host, schema_hash) of the window, inserted into
+``form_profile_snapshots`` without a row passing through Python.
+
+The rules (see ``domain/profiles.py`` for the guard and ``domain/ranking.profile_segment``):
+- figures are the window's additive partials summed: ``success_rate = ok_runs / runs``,
+  ``avg_edit_chars = edit_sum / edit_count`` (null without edits), ``avg_duration_ms`` the
+  mean rounded half up, ``last_seen_at`` the newest run; divisions in double precision, as
+  Python's ``int / int`` does (both are the correctly rounded quotient);
+- segment: the most frequent non-null segment_key, ties alphabetically first;
+- canonical map: per selector the most frequent non-empty semantic, ties first in code-point
+  order (``COLLATE "C"`` on PostgreSQL; SQLite compares UTF-8 bytes, the same order);
+- the guard: a host override beats a family override beats the default; the reject reason
+  is the one-line text of ``QualityGuard.verdict``, its figures formatted as Python formats
+  them (``to_char`` on PostgreSQL; on SQLite, whose ``printf`` rounds ties away from zero,
+  the ``stylehint_fixed`` function that the engine registers).
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import (
+    BigInteger, Boolean, Connection, Float, String, and_, case, cast, delete, func, literal, select, type_coerce,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from ..domain.profiles import GuardPolicy
+from .bulk import insert_select, staged
+from .engine import lock_table_writes
+from .schema import daily_event_partials as dp, daily_field_map_counts as fm, form_profile_snapshots as fps
+
+PROFILE_COLUMNS = ["as_of", "host", "schema_hash", "host_family", "segment_key", "runs", "success_rate",
+                   "avg_edit_chars", "avg_duration_ms", "last_seen_at", "canonical_map", "served", "reject_reason"]
+
+
+def _ordered(conn: Connection, column):
+    """``column`` for ORDER BY in code-point order on either backend."""
+    return column.collate("C") if conn.dialect.name == "postgresql" else column
+
+
+def _fixed(conn: Connection, value, digits: int):
+    """``format(value, f".{digits}f")`` in SQL, rounding exactly as Python does."""
+    if conn.dialect.name == "postgresql":
+        return func.to_char(value, literal("FM99999999999990." + "0" * digits))
+    return func.stylehint_fixed(value, literal(digits))
+
+
+def _guard_figure(policy: GuardPolicy, host, family, pick) -> tuple:
+    """(number, its text as Python prints it) of the guard that applies to each row."""
+    whens = [(host == h, g) for h, g in policy.by_host.items()] + [(family == f, g) for f, g in policy.by_family.items()]
+
+    def expr(value_of, type_):
+        if not whens:
+            return literal(value_of(policy.default), type_=type_)
+        return case(*((cond, literal(value_of(g), type_=type_)) for cond, g in whens),
+                    else_=literal(value_of(policy.default), type_=type_))
+
+    return expr(lambda g: float(pick(g)), Float), expr(lambda g: str(pick(g)), String)
+
+
+def _figures(start: date, end: date):
+    return (
+        select(
+            dp.c.host, dp.c.schema_hash, func.max(dp.c.host_family).label("host_family"),
+            func.sum(dp.c.runs).label("runs"), func.sum(dp.c.ok_runs).label("ok_runs"),
+            func.sum(dp.c.edit_sum).label("edit_sum"), func.sum(dp.c.edit_count).label("edit_count"),
+            func.sum(dp.c.duration_sum).label("duration_sum"), func.sum(dp.c.duration_count).label("duration_count"),
+            func.max(dp.c.last_seen_at).label("last_seen_at"),
+        )
+        .where(dp.c.event_day.between(start, end))
+        .group_by(dp.c.host, dp.c.schema_hash)
+        .subquery("figures")
+    )
+
+
+def _segments(conn: Connection, start: date, end: date):
+    counts = (
+        select(dp.c.host, dp.c.schema_hash, dp.c.segment_key, func.sum(dp.c.runs).label("n"))
+        .where(dp.c.event_day.between(start, end), dp.c.segment_key.is_not(None))
+        .group_by(dp.c.host, dp.c.schema_hash, dp.c.segment_key)
+        .subquery("segment_counts")
+    )
+    ranked = select(
+        counts.c.host, counts.c.schema_hash, counts.c.segment_key,
+        func.row_number().over(partition_by=[counts.c.host, counts.c.schema_hash],
+                               order_by=[counts.c.n.desc(), _ordered(conn, counts.c.segment_key)]).label("rn"),
+    ).subquery("segment_ranked")
+    return select(ranked.c.host, ranked.c.schema_hash, ranked.c.segment_key).where(ranked.c.rn == 1).subquery("segments")
+
+
+def _maps(conn: Connection, start: date, end: date):
+    counts = (
+        select(fm.c.host, fm.c.schema_hash, fm.c.selector, fm.c.semantic, func.sum(fm.c.n).label("n"))
+        .where(fm.c.event_day.between(start, end))
+        .group_by(fm.c.host, fm.c.schema_hash, fm.c.selector, fm.c.semantic)
+        .subquery("map_counts")
+    )
+    ranked = select(
+        counts.c.host, counts.c.schema_hash, counts.c.selector, counts.c.semantic,
+        func.row_number().over(partition_by=[counts.c.host, counts.c.schema_hash, counts.c.selector],
+                               order_by=[counts.c.n.desc(), _ordered(conn, counts.c.semantic)]).label("rn"),
+    ).subquery("map_ranked")
+    agg = func.jsonb_object_agg if conn.dialect.name == "postgresql" else func.json_group_object
+    return (
+        select(ranked.c.host, ranked.c.schema_hash, agg(ranked.c.selector, ranked.c.semantic).label("canonical_map"))
+        .where(ranked.c.rn == 1)
+        .group_by(ranked.c.host, ranked.c.schema_hash)
+        .subquery("maps")
+    )
+
+
+def profiles_query(conn: Connection, as_of: date, start: date, end: date, policy: GuardPolicy, seg=None, maps=None):
+    """One row per profile of ``start..end``, in ``PROFILE_COLUMNS`` order (``seg`` and ``maps``:
+    the segment and canonical-map rows, as subqueries or staged tables)."""
+    f = _figures(start, end)
+    seg = _segments(conn, start, end) if seg is None else seg
+    maps = _maps(conn, start, end) if maps is None else maps
+    success = cast(f.c.ok_runs, Float) / cast(f.c.runs, Float)
+    edit = case((f.c.edit_count > 0, cast(f.c.edit_sum, Float) / cast(f.c.edit_count, Float)), else_=None)
+    duration = case((f.c.duration_count > 0, cast(func.floor(
+        cast(f.c.duration_sum, Float) / cast(f.c.duration_count, Float) + 0.5), BigInteger)), else_=None)
+    min_success, min_success_text = _guard_figure(policy, f.c.host, f.c.host_family, lambda g: g.min_success)
+    max_edit, max_edit_text = _guard_figure(policy, f.c.host, f.c.host_family, lambda g: g.max_edit)
+    low_success = success < min_success
+    heavy_edit = and_(edit.is_not(None), edit > max_edit)
+    reason = case(
+        (low_success, literal("success_rate ") + _fixed(conn, success, 3) + literal(" < ") + min_success_text),
+        (heavy_edit, literal("avg_edit_chars ") + _fixed(conn, edit, 1) + literal(" > ") + max_edit_text),
+        else_=None,
+    )
+    empty = cast(literal("{}"), JSONB) if conn.dialect.name == "postgresql" else func.json_object()
+    canonical = func.coalesce(maps.c.canonical_map, empty)
+    served = case((low_success, False), (heavy_edit, False), else_=True)
+    return (
+        select(
+            literal(as_of, type_=fps.c.as_of.type).label("as_of"), f.c.host, f.c.schema_hash, f.c.host_family,
+            seg.c.segment_key, cast(f.c.runs, BigInteger).label("runs"), success.label("success_rate"),
+            edit.label("avg_edit_chars"), duration.label("avg_duration_ms"), f.c.last_seen_at,
+            type_coerce(canonical, fps.c.canonical_map.type).label("canonical_map"),
+            type_coerce(served, Boolean).label("served"), reason.label("reject_reason"),
+        )
+        .select_from(
+            f.outerjoin(seg, and_(seg.c.host == f.c.host, seg.c.schema_hash == f.c.schema_hash))
+             .outerjoin(maps, and_(maps.c.host == f.c.host, maps.c.schema_hash == f.c.schema_hash))
+        )
+    )
+
+
+def build_form_profiles(conn: Connection, as_of: date, start: date, end: date, policy: GuardPolicy) -> int:
+    """Replace the profiles as of ``as_of`` with those of the window ``start..end``; returns rows.
+
+    The segments and canonical maps are staged and indexed first: joined as subqueries, SQLite
+    scans them once per profile."""
+    lock_table_writes(conn, fps.name)
+    conn.execute(delete(fps).where(fps.c.as_of == as_of))
+    key = [fps.c.host, fps.c.schema_hash]
+    with staged(conn, "profile_segments", select(_segments(conn, start, end)), [*key, fps.c.segment_key],
+                   index=("host", "schema_hash")) as seg, \
+            staged(conn, "profile_maps", select(_maps(conn, start, end)), [*key, fps.c.canonical_map],
+                   index=("host", "schema_hash")) as maps:
+        return insert_select(conn, fps, PROFILE_COLUMNS, profiles_query(conn, as_of, start, end, policy, seg, maps))
+
+
+def profile_summary(conn: Connection, as_of: date, top: int = 10):
+    """(profiles, served, the ``top`` profiles by runs) as of ``as_of``, for the asset's metadata."""
+    total, served = conn.execute(
+        select(func.count(), func.coalesce(func.sum(case((fps.c.served.is_(True), 1), else_=0)), 0))
+        .where(fps.c.as_of == as_of)).one()
+    cols = [fps.c.host, fps.c.schema_hash, fps.c.runs, fps.c.success_rate, fps.c.avg_edit_chars, fps.c.served]
+    head = conn.execute(select(*cols).where(fps.c.as_of == as_of)
+                        .order_by(fps.c.runs.desc(), fps.c.host, fps.c.schema_hash).limit(top)).mappings().all()
+    return int(total), int(served), [dict(r) for r in head]
+
