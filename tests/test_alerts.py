@@ -37,21 +37,22 @@ def sent_counter(engine):
         return {c[1].get("severity"): c[2] for c in read_counters(conn) if c[0] == "stylehint_alerts_sent_total"}
 
 
-def kpi_failure(engine, settings, instance):
-    """A published snapshot, then a day whose coverage misses the target: the run fails on coverage_kpi."""
+def gate_failure(engine, settings, instance):
+    """A published snapshot, then a day whose covered share falls from 100 % to 25 %: the run fails
+    on the blocking covered_share_drop check, and on nothing else."""
     ingest_events(engine, settings, runs(6, GH, "k", "a", 3))
     snapshot(instance, settings, D)
     ingest_events(engine, settings, [ev(i, "acme.com", f"new{i}", "a", day=D + timedelta(days=1)) for i in range(3)])
-    with pytest.raises(RunFailed, match="coverage_kpi"):
-        snapshot(instance, replace(settings, kpi_min_coverage=0.8), D + timedelta(days=1))
+    with pytest.raises(RunFailed, match=r"failed: covered_share_drop;"):
+        snapshot(instance, settings, D + timedelta(days=1))
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_a_failed_kpi_raises_exactly_one_alert_and_the_run_failure_is_covered(engine, settings, instance, am):
+def test_a_failed_gate_check_raises_exactly_one_alert_and_the_run_failure_is_covered(engine, settings, instance, am):
     s = replace(settings, alertmanager_url=am.url, ui_url="http://dagster.example:3000")
     first = tick("failure_alerts_sensor", s, instance)   # no failures yet
     assert "0 new failure(s)" in first.skip_message and am.alerts == []
-    kpi_failure(engine, settings, instance)
+    gate_failure(engine, settings, instance)
     before = served(engine)
 
     result = tick("failure_alerts_sensor", s, instance, cursor=first.cursor)
@@ -59,7 +60,7 @@ def test_a_failed_kpi_raises_exactly_one_alert_and_the_run_failure_is_covered(en
     assert len(am.alerts) == 1
     alert = am.alerts[0]
     assert alert["labels"] == {"alertname": "StylehintAssetCheckFailed", "service": "stylehint", "asset": "style_hints",
-                               "check": "coverage_kpi", "severity": "error", "partition": str(D + timedelta(days=1))}
+                               "check": "covered_share_drop", "severity": "error", "partition": str(D + timedelta(days=1))}
     run_id = alert["annotations"]["run_id"]
     assert alert["generatorURL"] == f"http://dagster.example:3000/runs/{run_id}" == alert["annotations"]["run_url"]
     assert instance.get_run_record_by_id(run_id).dagster_run.status == dg.DagsterRunStatus.FAILURE
@@ -77,7 +78,7 @@ def test_a_failed_kpi_raises_exactly_one_alert_and_the_run_failure_is_covered(en
 def test_alertmanager_down_keeps_the_alert_for_the_next_tick(engine, settings, instance, am):
     s = replace(settings, alertmanager_url=am.url)
     cursor = tick("failure_alerts_sensor", s, instance).cursor
-    kpi_failure(engine, settings, instance)
+    gate_failure(engine, settings, instance)
     am.down = True
     down = tick("failure_alerts_sensor", s, instance, cursor=cursor)
     assert "0 alert(s) sent, 1 waiting" in down.skip_message and "HTTP 503" in down.skip_message
@@ -89,7 +90,7 @@ def test_alertmanager_down_keeps_the_alert_for_the_next_tick(engine, settings, i
     am.down = False
     up = tick("failure_alerts_sensor", s, instance, cursor=down.cursor)
     assert "0 new failure(s) queued" in up.skip_message and "1 alert(s) sent" in up.skip_message
-    assert [a["labels"]["check"] for a in am.alerts] == ["coverage_kpi"] and sent_counter(engine) == {"error": 1}
+    assert [a["labels"]["check"] for a in am.alerts] == ["covered_share_drop"] and sent_counter(engine) == {"error": 1}
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

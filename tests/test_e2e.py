@@ -93,7 +93,8 @@ def stack(tmp_path_factory):
         "STYLEHINT_NEW_EVENTS_THRESHOLD": "20",
         "STYLEHINT_NEW_EVENTS_MAX_AGE_MINUTES": "1440",
         "AGG_LOOKBACK_DAYS": "7",
-        # one ERROR gate and no WARN noise, so a crafted coverage failure is exactly one failed check
+        # no WARN noise from the product targets, so a crafted coverage drop is exactly one failed check
+        "STYLEHINT_KPI_MIN_COVERAGE": "0",
         "STYLEHINT_KPI_MAX_NONE": "1",
         "STYLEHINT_KPI_SEGMENT_RANGE": "0-1",
     }
@@ -205,7 +206,8 @@ def test_the_graph_drives_itself_and_tells_on_failure(stack):
     assert snapshot_run.tags["stylehint/trigger"] == "late_events_sensor" and snapshot_run.tags["dagster/partition"] == str(T)
     before = served(stack)
 
-    # 4. a crafted KPI failure: 30 forms nobody can recommend for -> coverage far below 80 %
+    # 4. a crafted gate failure: 30 forms nobody can recommend for -> the covered share falls by far
+    #    more than STYLEHINT_GATE_MAX_COVERAGE_DROP points (blocking covered_share_drop)
     crafted = [e for i in range(30) for e in events(T, f"x{i}", 1, style=None, host=f"careers{i}.example.com", hour=0)]
     ingest_events(stack["engine"], stack["settings"], crafted, received_at=datetime.now(timezone.utc).replace(tzinfo=None))
     alerts = wait(stack, "an alert in Alertmanager", lambda: stylehint_alerts(stack), timeout=180)
@@ -216,7 +218,7 @@ def test_the_graph_drives_itself_and_tells_on_failure(stack):
     assert len(alerts) == 1, alerts
     labels = alerts[0]["labels"]
     assert {k: labels[k] for k in ("alertname", "asset", "check", "severity", "partition")} == {
-        "alertname": "StylehintAssetCheckFailed", "asset": "style_hints", "check": "coverage_kpi",
+        "alertname": "StylehintAssetCheckFailed", "asset": "style_hints", "check": "covered_share_drop",
         "severity": "error", "partition": str(T)}
     assert alerts[0]["generatorURL"] == f"{stack['ui']}/runs/{failed[0].dagster_run.run_id}"
     assert alerts[0]["annotations"]["run_id"] == failed[0].dagster_run.run_id

@@ -171,7 +171,8 @@ def _event(instance, run, event_type):
 def test_agg_run_sensors_count_each_run_once_by_status(engine, settings, instance):
     ingest(engine, settings, ndjson([dict(GH, event_id=f"k{i}", gen_style_id="s1") for i in range(6)]))
     snapshot(instance, settings, D)
-    strict = Settings(database_url=settings.database_url, kpi_min_coverage=1.0, kpi_max_none=0.0)
+    strict = Settings(database_url=settings.database_url, min_form_runs=10000, min_segment_runs=10000,
+                      min_family_runs=100000)   # nothing recommended: the gate blocks
     ingest(engine, settings, ndjson([{"host": "x.example", "schema_hash": "n", "created_at": "2025-03-31T00:00:00Z"}]))
     with pytest.raises(Exception, match="blocking asset check"):
         snapshot(instance, strict, D)
