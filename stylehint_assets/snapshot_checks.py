@@ -33,7 +33,8 @@ CHECK_DESCRIPTIONS = {
     "hints_integrity": ("ERROR", "One hint per profile of the window, sources and segments in their sets, "
                                  "a preferred style exactly when the source is not none."),
     "style_stats_integrity": ("ERROR", "No negative counts and helpful + unhelpful <= total_runs at every level."),
-    "some_recommendation": ("ERROR", "At least one profile has a recommendation (an empty snapshot has none)."),
+    "some_recommendation": ("ERROR", "At least one profile has a recommendation when the served snapshot has "
+                                     "one (an empty snapshot has none; passes when nothing is published yet)."),
     "covered_share_drop": ("ERROR", "The covered share falls by at most STYLEHINT_GATE_MAX_COVERAGE_DROP points "
                                     "against the published snapshot (passes when nothing is published yet)."),
     "profile_count_drop": ("ERROR", "The profile count falls by at most STYLEHINT_GATE_MAX_PROFILE_DROP percent "
@@ -87,21 +88,22 @@ def gate_checks(cov: dict[str, Any], as_of: date, published: PublishedFigures | 
                 settings: Settings) -> list[CheckOutcome]:
     """The blocking regression gate over a snapshot's coverage (``domain.coverage.coverage``).
 
-    The drops are measured against the published snapshot only when this one could replace it
+    Measured against the published snapshot only when this one could replace it
     (``published.as_of <= as_of``): the first publish, and a backfilled day older than what is
-    served, have nothing to regress from."""
+    served, have nothing to regress from (early days of a history may have no candidate yet)."""
     profiles, covered_share = int(cov["profiles"]), float(cov["covered_share"])
     recommended = profiles - int(cov.get("none", 0))
-    outcomes = [_outcome("some_recommendation", recommended > 0, profiles=profiles, with_recommendation=recommended)]
     if published is None or published.as_of > as_of:
         reason = ("nothing published yet" if published is None
                   else f"snapshot {published.as_of} is served; {as_of} would not replace it")
-        return outcomes + [_outcome("covered_share_drop", True, compared_with=reason),
-                           _outcome("profile_count_drop", True, compared_with=reason)]
+        return [_outcome(name, True, compared_with=reason, profiles=profiles, with_recommendation=recommended)
+                for name in ("some_recommendation", "covered_share_drop", "profile_count_drop")]
     drop_points = (published.covered_share - covered_share) * 100
     drop_percent = (published.profiles - profiles) / published.profiles * 100 if published.profiles else 0.0
     compared = {"compared_with": str(published.as_of)}
-    return outcomes + [
+    return [
+        _outcome("some_recommendation", recommended > 0 or published.covered == 0, **compared, profiles=profiles,
+                 with_recommendation=recommended, published_with_recommendation=published.covered),
         _outcome("covered_share_drop", drop_points <= settings.gate_max_coverage_drop, **compared,
                  published_covered_share=round(published.covered_share, 4), covered_share=round(covered_share, 4),
                  drop_points=round(drop_points, 2), max_drop_points=settings.gate_max_coverage_drop),

@@ -23,6 +23,21 @@ def window_days(context: dg.AssetExecutionContext, upstream: str) -> tuple[date,
     return window.start.date(), (window.end - timedelta(days=1)).date()
 
 
+def checked_window_days(context: dg.AssetExecutionContext, store, upstream: str) -> tuple[date, date]:
+    """The lookback window, after bringing every day's partials up to its events
+    (``window_partials``): an out-of-order backfill then reads complete days, never missing ones."""
+    from ..clock import utcnow
+    from ..window_partials import ensure_window_partials
+
+    start, end = window_days(context, upstream)
+    with store.transaction() as conn:
+        rebuilt = ensure_window_partials(conn, start, end, utcnow())
+    if rebuilt:
+        context.log.warning(f"partials of {len(rebuilt)} day(s) of the window {start}..{end} were missing or older "
+                            f"than their events and were rebuilt first: {', '.join(map(str, rebuilt))}")
+    return start, end
+
+
 def as_of_day(context: dg.AssetExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
 
