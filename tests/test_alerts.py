@@ -1,4 +1,5 @@
 """The failure-alerts sensor against real failed runs in a Dagster instance and a fake Alertmanager."""
+import time
 from dataclasses import replace
 from datetime import date, timedelta
 
@@ -13,7 +14,7 @@ from stylehint_assets.store.counters import read_counters
 from stylehint_assets.store.schema import alert_outbox
 
 from .graph_helpers import ingest_events, served, snapshot
-from .sensor_helpers import FakeAlertmanager, tick
+from .sensor_helpers import FakeAlertmanager, record_sensor_ticks, tick
 from .test_asset_graph import GH, ev, runs
 
 D = date(2025, 3, 31)
@@ -113,3 +114,65 @@ def test_a_run_that_fails_for_another_reason_is_alerted(engine, settings, instan
 def test_no_alertmanager_url_skips_with_a_reason(settings, instance):
     result = tick("failure_alerts_sensor", replace(settings, alertmanager_url=""), instance)
     assert "STYLEHINT_ALERTMANAGER_URL is empty" in result.skip_message
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_failed_check_of_another_asset_alerts_once(engine, settings, instance, am):
+    """impact_intervals_consistent (on learning_impact, WARN) alerts like the style_hints checks."""
+    s = replace(settings, alertmanager_url=am.url)
+    cursor = tick("failure_alerts_sensor", s, instance).cursor
+    check = dg.AssetCheckSpec("impact_intervals_consistent", asset="learning_impact")
+
+    @dg.asset(name="learning_impact", check_specs=[check])
+    def inconsistent_impact():   # stands in for learning_impact: a real run with a real failed evaluation
+        return dg.MaterializeResult(check_results=[dg.AssetCheckResult(
+            check_name="impact_intervals_consistent", passed=False, severity=dg.AssetCheckSeverity.WARN,
+            description="1 row(s) with an estimate outside its interval")])
+
+    assert dg.materialize([inconsistent_impact], instance=instance).success
+    result = tick("failure_alerts_sensor", s, instance, cursor=cursor)
+    assert "1 new failure(s) queued" in result.skip_message
+    [alert] = am.alerts
+    assert {k: alert["labels"][k] for k in ("alertname", "asset", "check", "severity")} == {
+        "alertname": "StylehintAssetCheckFailed", "asset": "learning_impact", "check": "impact_intervals_consistent",
+        "severity": "warning"}
+    assert alert["annotations"]["runbook_url"] == "docs/alerts.md#stylehintassetcheckfailed"
+    tick("failure_alerts_sensor", s, instance, cursor=result.cursor)
+    assert len(am.alerts) == 1 and sent_counter(engine) == {"warning": 1}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_failing_sensor_ticks_alert_once_per_failure_streak(engine, settings, instance, am):
+    s = replace(settings, alertmanager_url=am.url)
+    start = time.time() - 3600
+    record_sensor_ticks(instance, "late_events_sensor", ["SUCCESS", "FAILURE", "FAILURE", "FAILURE"], start)
+    cursor = tick("failure_alerts_sensor", s, instance).cursor
+    [alert] = am.alerts
+    assert alert["labels"] == {"alertname": "StylehintSensorFailing", "service": "stylehint",
+                               "sensor": "late_events_sensor", "severity": "error"}
+    assert "3 failed tick(s) in a row" in alert["annotations"]["description"]
+    assert "store unreachable (3)" in alert["annotations"]["description"]     # the newest error
+
+    # the streak goes on: no new alert; it ends (a skipped tick) and a new one starts: one more
+    record_sensor_ticks(instance, "late_events_sensor", ["FAILURE"], start + 300)
+    cursor = tick("failure_alerts_sensor", s, instance, cursor=cursor).cursor
+    assert len(am.alerts) == 1
+    record_sensor_ticks(instance, "late_events_sensor", ["SKIPPED", "FAILURE"], start + 360)
+    record_sensor_ticks(instance, "new_events_sensor", ["SUCCESS", "SKIPPED"], start)     # healthy: silent
+    tick("failure_alerts_sensor", s, instance, cursor=cursor)
+    assert [a["labels"]["sensor"] for a in am.alerts] == ["late_events_sensor"] * 2
+    assert am.alerts[1]["startsAt"] > am.alerts[0]["startsAt"]
+    assert sent_counter(engine) == {"error": 2}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_alerts_sent_total_is_exported_by_the_metrics_collector(engine, settings, instance, am):
+    from .metrics_helpers import exposition, samples, value
+
+    before = samples(exposition(engine, settings))
+    assert value(before, "stylehint_alerts_sent_total", severity="error") == 0       # exported at 0
+    assert value(before, "stylehint_alerts_sent_total", severity="warning") == 0
+    record_sensor_ticks(instance, "new_events_sensor", ["FAILURE"], time.time() - 60)
+    tick("failure_alerts_sensor", replace(settings, alertmanager_url=am.url), instance)
+    after = samples(exposition(engine, settings))
+    assert value(after, "stylehint_alerts_sent_total", severity="error") == 1
