@@ -19,8 +19,10 @@ import dagster as dg
 import pytest
 from sqlalchemy import create_engine, select, text
 
+from stylehint_assets.assets import ASSETS as PROJECT_ASSETS
 from stylehint_assets.config import Settings
 from stylehint_assets.store.counters import read_counters
+from stylehint_assets.runner import RANGE_END_TAG, RANGE_START_TAG
 from stylehint_assets.store.engine import get_engine, upgrade
 from stylehint_assets.store.schema import alert_outbox, form_profiles, publish_state
 
@@ -168,19 +170,26 @@ def test_the_graph_drives_itself_and_tells_on_failure(stack):
     stopped = graphql(stack, STOP_SCHEDULE, id=schedule["scheduleState"]["id"])["stopRunningSchedule"]
     assert stopped == {"__typename": "ScheduleStateResult", "scheduleState": {"status": "STOPPED"}}, stopped
 
-    # 1. a partition backfill launched through the webserver's GraphQL API completes
+    # 1. an asset backfill (every asset, the DAYS partition range) launched through the webserver's
+    #    GraphQL API completes; Dagster orders its runs by the partition mappings: the daily
+    #    partials of the range first (one single-run), then each day's window assets
     launched = graphql(stack, LAUNCH, p={
-        "selector": {"partitionSetName": "publish_style_hints_partition_set", "repositorySelector": REPOSITORY},
+        "assetSelection": [{"path": key.path} for asset in PROJECT_ASSETS for key in asset.keys],
         "partitionNames": [d.isoformat() for d in DAYS], "fromFailure": False})["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     backfill_id = launched["backfillId"]
     status = wait(stack, "backfill finished", lambda: (s := graphql(stack, BACKFILL, id=backfill_id)
-                  ["partitionBackfillOrError"]["status"]) in TERMINAL and s, timeout=180)
+                  ["partitionBackfillOrError"]["status"]) in TERMINAL and s, timeout=300)
     backfill_runs = wait(stack, "backfill runs finished", lambda: (rs := instance.get_run_records(
         dg.RunsFilter(tags={"dagster/backfill": backfill_id}))) and all(r.dagster_run.is_finished for r in rs) and rs,
         timeout=120)
     assert status in ("COMPLETED", "COMPLETED_SUCCESS")
-    assert sorted(r.dagster_run.tags["dagster/partition"] for r in backfill_runs) == [d.isoformat() for d in DAYS]
+    per_day = sorted(r.dagster_run.tags["dagster/partition"] for r in backfill_runs
+                     if "dagster/partition" in r.dagster_run.tags)
+    assert per_day == [d.isoformat() for d in DAYS]
+    ranges = [(r.dagster_run.tags[RANGE_START_TAG], r.dagster_run.tags[RANGE_END_TAG]) for r in backfill_runs
+              if RANGE_START_TAG in r.dagster_run.tags]
+    assert ranges == [(DAYS[0].isoformat(), DAYS[-1].isoformat())]
     assert {r.dagster_run.status for r in backfill_runs} == {dg.DagsterRunStatus.SUCCESS}
     wait(stack, "backfill published", lambda: published(stack).as_of == DAYS[-1], timeout=30)
     assert {(h, f) for h, f, _, _ in served(stack)} == {(GH, "f1"), (GH, "f2"), (GH, "f3")}
