@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Connection
 
 from .store import aggregates, impact
-from .store.backlog import stale_days
+from .store.backlog import lagging_days
 
 
 def day_ranges(days: list[date]) -> Iterator[tuple[date, date]]:
@@ -35,7 +35,7 @@ def day_ranges(days: list[date]) -> Iterator[tuple[date, date]]:
 def ensure_window_partials(conn: Connection, start: date, end: date, now: datetime) -> list[date]:
     """Rebuild the partials of every day in ``start..end`` whose partials are missing or older
     than its events; returns those days (empty when the window was already complete)."""
-    lagging = [d.day for d in stale_days(conn, start, end)]
+    lagging = lagging_days(conn, start, end)
     for first, last in day_ranges(lagging):
         aggregates.rebuild_daily_event_partials(conn, first, last, now)
         aggregates.rebuild_daily_field_map_counts(conn, first, last)

@@ -109,3 +109,33 @@ def test_day_ranges_group_consecutive_days():
     assert list(day_ranges(days[::-1])) == [(d, d + timedelta(days=2)), (d + timedelta(days=5),) * 2,
                                             (d + timedelta(days=7), d + timedelta(days=8))]
     assert list(day_ranges([])) == []
+
+
+def test_lagging_days_are_the_stale_days_of_the_late_events_sensor(engine, settings):
+    """The window guard's cheap per-day read agrees with the sensor's per-event one: never
+    built, changed after the build, and an event moved away (fewer events than recorded)."""
+    from datetime import datetime
+
+    from sqlalchemy import update
+
+    from stylehint_assets.store.backlog import lagging_days, stale_days
+    from stylehint_assets.store.schema import autofill_events
+    from stylehint_assets.window_partials import ensure_window_partials
+
+    from .sensor_helpers import rebuild_days
+
+    ingest_events(engine, settings, _events())
+    first, last = DAYS[0], DAYS[-1]
+    rebuild_days(engine, first, DAYS[20], datetime(2025, 4, 30, 1))
+    with engine.begin() as conn:
+        conn.execute(update(autofill_events).where(autofill_events.c.event_day == DAYS[3])
+                     .values(updated_at=datetime(2025, 5, 1)))
+        conn.execute(update(daily_partition_state).where(daily_partition_state.c.event_day == DAYS[7])
+                     .values(events=daily_partition_state.c.events + 1))
+    with engine.connect() as conn:
+        expected = [DAYS[3], DAYS[7], *DAYS[21:]]
+        assert lagging_days(conn, first, last) == [d.day for d in stale_days(conn, first, last)] == expected
+    with engine.begin() as conn:
+        assert ensure_window_partials(conn, first, last, datetime(2025, 5, 2)) == expected
+    with engine.connect() as conn:
+        assert lagging_days(conn, first, last) == [] == stale_days(conn, first, last)
