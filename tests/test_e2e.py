@@ -173,9 +173,13 @@ def test_the_graph_drives_itself_and_tells_on_failure(stack):
     # 1. an asset backfill (every asset, the DAYS partition range) launched through the webserver's
     #    GraphQL API completes; Dagster orders its runs by the partition mappings: the daily
     #    partials of the range first (one single-run), then each day's window assets
+    #    (partitionsByAssets: the asset selection with exactly the range for every asset; with
+    #    assetSelection + partitionNames, Dagster also adds the window days after the range)
+    day_range = {"range": {"start": DAYS[0].isoformat(), "end": DAYS[-1].isoformat()}}
     launched = graphql(stack, LAUNCH, p={
-        "assetSelection": [{"path": key.path} for asset in PROJECT_ASSETS for key in asset.keys],
-        "partitionNames": [d.isoformat() for d in DAYS], "fromFailure": False})["launchPartitionBackfill"]
+        "partitionsByAssets": [{"assetKey": {"path": key.path}, "partitions": day_range}
+                               for asset in PROJECT_ASSETS for key in asset.keys],
+        "fromFailure": False})["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     backfill_id = launched["backfillId"]
     status = wait(stack, "backfill finished", lambda: (s := graphql(stack, BACKFILL, id=backfill_id)
@@ -186,7 +190,7 @@ def test_the_graph_drives_itself_and_tells_on_failure(stack):
     assert status in ("COMPLETED", "COMPLETED_SUCCESS")
     per_day = sorted(r.dagster_run.tags["dagster/partition"] for r in backfill_runs
                      if "dagster/partition" in r.dagster_run.tags)
-    assert per_day == [d.isoformat() for d in DAYS]
+    assert per_day == [d.isoformat() for d in DAYS], [dict(r.dagster_run.tags) for r in backfill_runs]
     ranges = [(r.dagster_run.tags[RANGE_START_TAG], r.dagster_run.tags[RANGE_END_TAG]) for r in backfill_runs
               if RANGE_START_TAG in r.dagster_run.tags]
     assert ranges == [(DAYS[0].isoformat(), DAYS[-1].isoformat())]
