@@ -32,10 +32,11 @@ def day_ranges(days: list[date]) -> Iterator[tuple[date, date]]:
         yield start, prev
 
 
-def ensure_window_partials(conn: Connection, start: date, end: date, now: datetime) -> list[date]:
+def ensure_window_partials(conn: Connection, start: date, end: date, now: datetime,
+                           run_started: datetime | None = None) -> list[date]:
     """Rebuild the partials of every day in ``start..end`` whose partials are missing or older
-    than its events; returns those days (empty when the window was already complete)."""
-    lagging = lagging_days(conn, start, end)
+    than its events (partials built since ``run_started`` count as current); returns those days."""
+    lagging = lagging_days(conn, start, end, run_started)
     for first, last in day_ranges(lagging):
         aggregates.rebuild_daily_event_partials(conn, first, last, now)
         aggregates.rebuild_daily_field_map_counts(conn, first, last)
