@@ -1,7 +1,10 @@
-"""Alerts on failed checks and failed runs, posted to Alertmanager (``STYLEHINT_ALERTMANAGER_URL``).
+"""Alerts on failed checks, failed runs and failing sensor ticks, posted to Alertmanager
+(``STYLEHINT_ALERTMANAGER_URL``).
 
-Each tick: read new failures from the instance (``instance_history``), store one alert per failure
-in the outbox (``alert_outbox``, unique ``dedupe_key``), then post every unsent alert. The cursor
+Each tick: read new failures from the instance (``instance_history``): failed evaluations of every
+asset check of the code location, run failures, and streaks of failed sensor ticks (one alert per
+streak, keyed by its first failed tick). Store one alert per failure in the outbox
+(``alert_outbox``, unique ``dedupe_key``), then post every unsent alert. The cursor
 (newest check record id per check, the run-failure event cursor) is saved with the tick; the
 outbox makes re-reading harmless and keeps alerts that Alertmanager could not take for the next tick.
 
@@ -19,21 +22,31 @@ import dagster as dg
 from resources import LearningStore
 from stylehint_assets.clock import utcnow
 from stylehint_assets.config import Settings
-from stylehint_assets.snapshot_checks import CHECK_DESCRIPTIONS
+from stylehint_assets.assets import ASSETS
 from stylehint_assets.store import alerts as outbox
 
 from .alertmanager import AlertmanagerDown, payload, post_alerts
 from .common import AGG_OFF, dump_cursor, read_cursor
-from .instance_history import CheckFailure, RunFailure, failed_check_evaluations, run_failures
+from .instance_history import (
+    CheckFailure, RunFailure, SensorFailureStreak, failed_check_evaluations, failing_sensor_streaks, run_failures,
+)
 
-CHECK_KEYS = [dg.AssetCheckKey(dg.AssetKey("style_hints"), name) for name in CHECK_DESCRIPTIONS]
+# Every check of every asset. The cursor keys them by check name, so names stay unique.
+CHECK_KEYS = sorted({key for asset in ASSETS for key in asset.check_keys}, key=lambda k: (k.asset_key.path, k.name))
+assert len({k.name for k in CHECK_KEYS}) == len(CHECK_KEYS), "asset check names must be unique"
+RUNBOOK_ANCHORS = {"StylehintAssetCheckFailed": "stylehintassetcheckfailed", "StylehintRunFailed": "stylehintrunfailed",
+                   "StylehintSensorFailing": "stylehintsensorfailing"}
 # Without a cursor (first tick ever), failures older than this are history, not news.
 FIRST_TICK_LOOKBACK = timedelta(hours=24)
-SEVERITY = {"ERROR": "error", "WARN": "warning"}
+SEVERITY = {"ERROR": "error", "WARN": "warning"}   # values of store.alerts.ALERT_SEVERITIES
 
 
 def run_url(settings: Settings, run_id: str) -> str:
     return f"{settings.ui_url}/runs/{run_id}"
+
+
+def runbook_url(alertname: str) -> str:
+    return f"docs/alerts.md#{RUNBOOK_ANCHORS[alertname]}"
 
 
 def check_alert(f: CheckFailure, settings: Settings, now: datetime) -> dict[str, Any]:
@@ -46,7 +59,7 @@ def check_alert(f: CheckFailure, settings: Settings, now: datetime) -> dict[str,
                    "check": f.check, "severity": SEVERITY.get(f.severity, "error"), "partition": f.partition},
         "annotations": {"summary": f"Check {f.check} on {f.asset} failed for partition {f.partition or '-'}",
                         "description": (f"{f.description} {figures}".strip())[:1000],
-                        "run_id": f.run_id, "run_url": url,
+                        "run_id": f.run_id, "run_url": url, "runbook_url": runbook_url("StylehintAssetCheckFailed"),
                         "blocking": "yes: the served profiles were not replaced" if f.severity == "ERROR" else "no"},
         "generator_url": url, "starts_at": f.at, "created_at": now, "attempts": 0,
     }
@@ -62,8 +75,22 @@ def run_alert(f: RunFailure, settings: Settings, now: datetime) -> dict[str, Any
                    "partition": f.partition},
         "annotations": {"summary": f"Run of {f.job_name} failed for partition {f.partition or '-'}",
                         "description": f.message or "see the run in the Dagster UI", "run_id": f.run_id,
-                        "run_url": url},
+                        "run_url": url, "runbook_url": runbook_url("StylehintRunFailed")},
         "generator_url": url, "starts_at": f.at, "created_at": now, "attempts": 0,
+    }
+
+
+def sensor_alert(f: SensorFailureStreak, settings: Settings, now: datetime) -> dict[str, Any]:
+    url = f"{settings.ui_url}/automation"
+    return {
+        "dedupe_key": f"sensor:{f.sensor}:{f.first_tick_id}",
+        "severity": "error",
+        "labels": {"alertname": "StylehintSensorFailing", "service": "stylehint", "sensor": f.sensor,
+                   "severity": "error"},
+        "annotations": {"summary": f"Sensor {f.sensor} fails its ticks (since {f.started_at:%Y-%m-%d %H:%M} UTC)",
+                        "description": f"{f.failed_ticks} failed tick(s) in a row; newest error: {f.error}"[:1000],
+                        "runbook_url": runbook_url("StylehintSensorFailing")},
+        "generator_url": url, "starts_at": f.started_at, "created_at": now, "attempts": 0,
     }
 
 
@@ -74,10 +101,15 @@ def collect(instance: dg.DagsterInstance, cursor: dict[str, Any], settings: Sett
     checks = dict(cursor.get("checks", {}))
     alerts: list[dict[str, Any]] = []
     for key in CHECK_KEYS:
+        new_key = key.name not in checks   # a check added since the cursor: its history is not news either
         failures = failed_check_evaluations(instance, key, int(checks.get(key.name, 0)))
         if failures:
             checks[key.name] = failures[-1].record_id
-        alerts += [check_alert(f, settings, now) for f in failures if not first or now - f.at <= FIRST_TICK_LOOKBACK]
+        alerts += [check_alert(f, settings, now) for f in failures
+                   if not (first or new_key) or now - f.at <= FIRST_TICK_LOOKBACK]
+    # No cursor needed: the newest ticks are re-read, and the outbox knows each streak's first tick.
+    alerts += [sensor_alert(f, settings, now) for f in failing_sensor_streaks(instance)
+               if now - f.started_at <= FIRST_TICK_LOOKBACK]
     runs, run_cursor = run_failures(instance, cursor.get("runs"))
     covered = 0
     for f in runs:
@@ -110,8 +142,9 @@ def deliver(store: LearningStore, settings: Settings, now: datetime, log) -> tup
 def build_alerts_sensor(interval_seconds: int) -> dg.SensorDefinition:
     @dg.sensor(name="failure_alerts_sensor", minimum_interval_seconds=interval_seconds,
                default_status=dg.DefaultSensorStatus.RUNNING,
-               description="One Alertmanager alert per failed asset check and per failed run (run failures "
-                           "caused only by blocking checks are covered by the check alert); retried until delivered.")
+               description="One Alertmanager alert per failed asset check, per failed run (run failures "
+                           "caused only by blocking checks are covered by the check alert) and per streak of "
+                           "failed sensor ticks; retried until delivered.")
     def failure_alerts_sensor(context: dg.SensorEvaluationContext, store: LearningStore,
                               settings: dg.ResourceParam[Settings]):
         if not settings.agg_enabled:

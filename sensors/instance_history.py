@@ -1,8 +1,9 @@
 """The one place that reads failures from the Dagster instance.
 
 Failed check evaluations come from ``instance.event_log_storage.get_asset_check_execution_history``,
-which is not public API (open-source Dagster has no public call for it in 1.13): if an upgrade
-changes it, this module is what to fix. Run failures use the public ``fetch_run_status_changes``.
+which is not public API (open-source Dagster has no public call for it in 1.13), and so are the
+sensor tick records (``instance.all_instigator_state`` / ``instance.get_ticks``): if an upgrade
+changes them, this module is what to fix. Run failures use the public ``fetch_run_status_changes``.
 """
 from __future__ import annotations
 
@@ -40,6 +41,46 @@ class RunFailure:
     at: datetime
     failed_steps: tuple[str, ...]
     covered_by_checks: bool   # every failed step failed only because blocking checks failed
+
+
+@dataclass(frozen=True)
+class SensorFailureStreak:
+    sensor: str
+    first_tick_id: int     # the streak's first failed tick: one alert per streak
+    failed_ticks: int      # failed ticks in a row so far (among those read)
+    started_at: datetime   # naive UTC
+    error: str             # first line of the newest failure
+
+
+def failing_sensor_streaks(instance: dg.DagsterInstance, ticks_per_sensor: int = 50) -> list[SensorFailureStreak]:
+    """Streaks of failed ticks of every sensor with stored state, among its newest ticks, oldest
+    first. A streak starts at a failed tick whose previous tick did not fail."""
+    from dagster._core.definitions.run_request import InstigatorType  # not public
+    from dagster._core.scheduler.instigation import TickStatus  # not public
+
+    out = []
+    for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+        ticks = sorted(instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=ticks_per_sensor),
+                       key=lambda t: (t.timestamp, t.tick_id))
+        streak: list = []
+        for t in ticks:
+            if t.status == TickStatus.FAILURE:
+                streak.append(t)
+                continue
+            if t.status == TickStatus.STARTED:
+                continue        # still running: neither ends nor extends a streak
+            if streak:
+                out.append(_streak(state.instigator_name, streak))
+            streak = []
+        if streak:
+            out.append(_streak(state.instigator_name, streak))
+    return sorted(out, key=lambda s: (s.started_at, s.sensor))
+
+
+def _streak(sensor: str, ticks: list) -> SensorFailureStreak:
+    newest = ticks[-1].error
+    message = (newest.message.strip().splitlines() or [""])[0][:500] if newest is not None else ""
+    return SensorFailureStreak(sensor, ticks[0].tick_id, len(ticks), utc_from_timestamp(ticks[0].timestamp), message)
 
 
 def run_partition(instance: dg.DagsterInstance, run_id: str) -> str:

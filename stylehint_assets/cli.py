@@ -106,9 +106,25 @@ def _print_rows(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> Non
 
 def cmd_db_upgrade(args, settings: Settings) -> None:
     from .store.engine import safe_url
+    from .store.migrate import revision_of
 
-    _engine(settings)
-    print(f"learning store ready: {safe_url(settings.database_url)}")
+    revision = revision_of(_engine(settings))
+    print(f"learning store ready at revision {revision}: {safe_url(settings.database_url)}")
+
+
+def cmd_db_current(args, settings: Settings) -> None:
+    from .store.engine import get_engine
+    from .store.migrate import head_revision, is_legacy_store, revision_of
+
+    engine = get_engine(settings.database_url)
+    revision = revision_of(engine)
+    if revision is None:
+        with engine.connect() as conn:
+            legacy = is_legacy_store(conn)
+        print("(none: made before migrations; stylehint db upgrade stamps it)" if legacy
+              else "(none: empty store; stylehint db upgrade creates it)")
+        return
+    print(f"{revision}{' (head)' if revision == head_revision() else f' (head is {head_revision()})'}")
 
 
 def cmd_ingest(args, settings: Settings) -> None:
@@ -424,7 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     db = sub.add_parser("db", help="learning store schema").add_subparsers(dest="db_command", required=True)
-    db.add_parser("upgrade", help="create missing tables and indexes (idempotent)").set_defaults(func=cmd_db_upgrade)
+    db.add_parser("upgrade", help="apply pending schema revisions (idempotent)").set_defaults(func=cmd_db_upgrade)
+    db.add_parser("current", help="print the store's schema revision").set_defaults(func=cmd_db_current)
 
     p = sub.add_parser("ingest", help="ingest NDJSON or a sync payload (- for stdin)")
     p.add_argument("path")

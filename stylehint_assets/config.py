@@ -144,10 +144,18 @@ KNOBS: tuple[Knob, ...] = (
     Knob("STYLEHINT_FRESHNESS_MAX_LAG_HOURS", "freshness_max_lag_hours", int, "1-720",
          "WARN check: the newest event of a snapshot's window is at most this old at the end of its day (or now).",
          _within(1, 720)),
+    Knob("STYLEHINT_GATE_MAX_COVERAGE_DROP", "gate_max_coverage_drop", float, "0-100",
+         "Publish gate (ERROR): block when the covered share falls by more than this many points against the "
+         "published snapshot.", _within(0, 100)),
+    Knob("STYLEHINT_GATE_MAX_PROFILE_DROP", "gate_max_profile_drop", float, "0-100",
+         "Publish gate (ERROR): block when the profile count falls by more than this percent against the "
+         "published snapshot.", _within(0, 100)),
     Knob("STYLEHINT_KPI_MIN_COVERAGE", "kpi_min_coverage", float, "0.0-1.0",
-         "ERROR check: share of profiles with a recommendation (form+segment+family) at least this.", _within(0, 1)),
+         "WARN check (alerts, publishes): share of profiles with a recommendation (form+segment+family) at least this.",
+         _within(0, 1)),
     Knob("STYLEHINT_KPI_MAX_NONE", "kpi_max_none", float, "0.0-1.0",
-         "ERROR check: share of profiles with source none below this (1 turns the gate off).", _within(0, 1)),
+         "WARN check (alerts, publishes): share of profiles with source none below this (1 turns it off).",
+         _within(0, 1)),
     Knob("STYLEHINT_KPI_SEGMENT_RANGE", "kpi_segment_range", lambda t: tuple(float(x) for x in t.split("-", 1)), "lo-hi within 0-1",
          "WARN check: share of profiles with source segment inside this range.",
          lambda v: len(v) == 2 and 0 <= v[0] <= v[1] <= 1),
@@ -203,6 +211,8 @@ class Settings:
     sensor_interval_seconds: int = 60
     dead_run_minutes: int = 60
     freshness_max_lag_hours: int = 36
+    gate_max_coverage_drop: float = 10.0
+    gate_max_profile_drop: float = 50.0
     kpi_min_coverage: float = 0.8
     kpi_max_none: float = 0.2
     kpi_segment_range: tuple[float, float] = (0.25, 0.35)

@@ -1,7 +1,11 @@
-"""Checks of a style-hint snapshot (integrity and the product KPIs of SPEC 7).
+"""Checks of a style-hint snapshot: the publish gate, the product KPIs of SPEC 7, freshness.
 
-Plain functions over the snapshot's frames, so they test without Dagster; the assets turn
-the outcomes into ``AssetCheckResult``s. ERROR outcomes block publishing.
+The gate blocks faults, not goals. ERROR checks (they block publishing) are integrity and a
+sudden regression against the published snapshot: the covered share or the profile count
+falling further than a normal day moves them, or no recommendation at all. The product
+targets are WARN checks: a day at 79 % coverage still publishes, and on-call is told.
+Plain functions over the snapshot's figures, so they test without Dagster; the assets turn
+the outcomes into ``AssetCheckResult``s.
 """
 from __future__ import annotations
 
@@ -29,8 +33,14 @@ CHECK_DESCRIPTIONS = {
     "hints_integrity": ("ERROR", "One hint per profile of the window, sources and segments in their sets, "
                                  "a preferred style exactly when the source is not none."),
     "style_stats_integrity": ("ERROR", "No negative counts and helpful + unhelpful <= total_runs at every level."),
-    "coverage_kpi": ("ERROR", "Share of profiles with a recommendation (form + segment + family) meets the target."),
-    "none_share_kpi": ("ERROR", "Share of profiles without a recommendation stays below the target."),
+    "some_recommendation": ("ERROR", "At least one profile has a recommendation when the served snapshot has "
+                                     "one (an empty snapshot has none; passes when nothing is published yet)."),
+    "covered_share_drop": ("ERROR", "The covered share falls by at most STYLEHINT_GATE_MAX_COVERAGE_DROP points "
+                                    "against the published snapshot (passes when nothing is published yet)."),
+    "profile_count_drop": ("ERROR", "The profile count falls by at most STYLEHINT_GATE_MAX_PROFILE_DROP percent "
+                                    "against the published snapshot (passes when nothing is published yet)."),
+    "coverage_kpi": ("WARN", "Share of profiles with a recommendation (form + segment + family) meets the target."),
+    "none_share_kpi": ("WARN", "Share of profiles without a recommendation stays below the target."),
     "segment_share_kpi": ("WARN", "Share of profiles served from the segment level lies in the target range."),
     # WARN, not ERROR: hints from slightly old events are still the best there is; on-call is told.
     "newest_partition_freshness": ("WARN", "The newest event folded into the snapshot is at most "
@@ -68,9 +78,50 @@ def style_stats_integrity(violations: dict[str, int]) -> CheckOutcome:
                     **{f"{level}_violations": n for level, n in violations.items()})
 
 
+@dataclass(frozen=True)
+class PublishedFigures:
+    """The served snapshot the gate compares with: its day, profiles and profiles with a recommendation."""
+    as_of: date
+    profiles: int
+    covered: int
+
+    @property
+    def covered_share(self) -> float:
+        return self.covered / self.profiles if self.profiles else 0.0
+
+
+def gate_checks(cov: dict[str, Any], as_of: date, published: PublishedFigures | None,
+                settings: Settings) -> list[CheckOutcome]:
+    """The blocking regression gate over a snapshot's coverage (``domain.coverage.coverage``).
+
+    Measured against the published snapshot only when this one could replace it
+    (``published.as_of <= as_of``): the first publish, and a backfilled day older than what is
+    served, have nothing to regress from (early days of a history may have no candidate yet)."""
+    profiles, covered_share = int(cov["profiles"]), float(cov["covered_share"])
+    recommended = profiles - int(cov.get("none", 0))
+    if published is None or published.as_of > as_of:
+        reason = ("nothing published yet" if published is None
+                  else f"snapshot {published.as_of} is served; {as_of} would not replace it")
+        return [_outcome(name, True, compared_with=reason, profiles=profiles, with_recommendation=recommended)
+                for name in ("some_recommendation", "covered_share_drop", "profile_count_drop")]
+    drop_points = (published.covered_share - covered_share) * 100
+    drop_percent = (published.profiles - profiles) / published.profiles * 100 if published.profiles else 0.0
+    compared = {"compared_with": str(published.as_of)}
+    return [
+        _outcome("some_recommendation", recommended > 0 or published.covered == 0, **compared, profiles=profiles,
+                 with_recommendation=recommended, published_with_recommendation=published.covered),
+        _outcome("covered_share_drop", drop_points <= settings.gate_max_coverage_drop, **compared,
+                 published_covered_share=round(published.covered_share, 4), covered_share=round(covered_share, 4),
+                 drop_points=round(drop_points, 2), max_drop_points=settings.gate_max_coverage_drop),
+        _outcome("profile_count_drop", drop_percent <= settings.gate_max_profile_drop, **compared,
+                 published_profiles=published.profiles, profiles=profiles,
+                 drop_percent=round(drop_percent, 2), max_drop_percent=settings.gate_max_profile_drop),
+    ]
+
+
 def kpi_checks(cov: dict[str, Any], settings: Settings) -> list[CheckOutcome]:
-    """The KPIs over a snapshot's coverage (``domain.coverage.coverage``). With no profiles
-    there is nothing to serve, and every KPI passes."""
+    """The product targets (WARN) over a snapshot's coverage (``domain.coverage.coverage``).
+    With no profiles there is nothing to measure, and every KPI passes (the gate stops it)."""
     empty = cov["profiles"] == 0
     lo, hi = settings.kpi_segment_range
     figures = {"profiles": cov["profiles"], "covered_share": round(cov["covered_share"], 4),

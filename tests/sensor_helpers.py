@@ -72,3 +72,31 @@ class FakeAlertmanager:
             self.server.shutdown()
             self.server.server_close()
             thread.join(timeout=5)
+
+
+def record_sensor_ticks(instance, sensor: str, statuses: list[str], start: float, step: float = 60.0) -> None:
+    """Tick records of ``sensor`` as the sensor daemon stores them (its state, then one tick per
+    status, ``step`` seconds apart from ``start``); a FAILURE carries an error like a raised one."""
+    from dagster._core.definitions.run_request import InstigatorType
+    from dagster._core.remote_origin import RemoteInstigatorOrigin, RemoteRepositoryOrigin
+    from dagster._core.scheduler.instigation import (
+        InstigatorState, InstigatorStatus, SensorInstigatorData, TickData, TickStatus,
+    )
+    from dagster._core.test_utils import InProcessCodeLocationOrigin, LoadableTargetOrigin
+    from dagster_shared.error import SerializableErrorInfo
+
+    repo = RemoteRepositoryOrigin(InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(module_name="stylehint_assets.definitions"), location_name="stylehint"), "__repository__")
+    origin = RemoteInstigatorOrigin(repo, sensor)
+    existing = [s for s in instance.all_instigator_state() if s.instigator_name == sensor]
+    state = existing[0] if existing else instance.add_instigator_state(InstigatorState(
+        origin, InstigatorType.SENSOR, InstigatorStatus.DECLARED_IN_CODE, SensorInstigatorData(
+            last_tick_timestamp=start, min_interval=30, sensor_type=None)))
+    for i, status in enumerate(statuses):
+        failed = status == "FAILURE"
+        instance.create_tick(TickData(
+            instigator_origin_id=state.instigator_origin_id, instigator_name=sensor,
+            instigator_type=InstigatorType.SENSOR, status=TickStatus[status], timestamp=start + i * step,
+            selector_id=state.selector_id, run_ids=[], run_keys=[],
+            error=SerializableErrorInfo(f"OperationalError: store unreachable ({i})\nmore", [], "OperationalError")
+            if failed else None))

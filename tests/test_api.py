@@ -21,8 +21,9 @@ from stylehint_assets import cli
 from stylehint_assets.config import Settings
 from stylehint_assets.api.profile import SNAPSHOT_RECHECK_SECONDS
 from stylehint_assets.store.engine import get_engine
+from stylehint_assets.store.migrate import BASELINE, head_revision
 from stylehint_assets.store.schema import (
-    autofill_events, autofill_events_quarantine, form_profiles, metric_counters, schema_info,
+    autofill_events, autofill_events_quarantine, form_profiles, metric_counters,
 )
 from stylehint_assets.synthetic import generate_events
 from tests.api_helpers import PROFILE, ROOT, SYNC, TOKEN, ApiServer, clean_env, free_port
@@ -392,17 +393,18 @@ def test_healthz_and_readyz_turning_503_and_back(api, store_url):
     assert api.request("GET", "/healthz", token=None).json() == {"status": "ok"}
     assert api.request("GET", "/readyz", token=None).json() == {"status": "ready"}
     engine = get_engine(store_url)
+    version = text("UPDATE alembic_version SET version_num = :revision")
     with engine.begin() as conn:
-        conn.execute(update(schema_info).values(version=0))
+        conn.execute(version, {"revision": BASELINE})
     try:
         stale = api.request("GET", "/readyz", token=None)
         assert_clean_error(stale, 503)
-        assert stale.json()["error"] == ("learning store schema is version 0, this release needs 1: "
-                                         "run `stylehint db upgrade`")
+        assert stale.json()["error"] == (f"learning store schema is at revision {BASELINE}, this release needs "
+                                         f"{head_revision()}: run `stylehint db upgrade`")
         assert api.request("GET", "/healthz", token=None).status == 200
     finally:
         with engine.begin() as conn:
-            conn.execute(update(schema_info).values(version=1))
+            conn.execute(version, {"revision": head_revision()})
     assert api.request("GET", "/readyz", token=None).status == 200
 
 

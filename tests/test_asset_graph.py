@@ -137,14 +137,41 @@ def test_as_of_results_are_reproducible(engine, settings, instance):
     assert {v["as_of"] for v in served(engine).values()} == {later}   # the newer snapshot stays served
 
 
-def test_failed_kpi_check_blocks_publishing(engine, settings, instance):
+def _check_evaluation(instance, name):
+    record = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(dg.AssetKey("style_hints"), name))
+    return record.event.dagster_event.event_specific_data
+
+
+def test_a_sudden_coverage_drop_blocks_publishing(engine, settings, instance):
     ingest_events(engine, settings, runs(6, GH, "k", "a", 3))
     snapshot(instance, settings, D)
     first = served(engine)
+    # one covered form, then a second one without any candidate: 100 % -> 50 % covered
     ingest_events(engine, settings, [ev(1, "acme.com", "new", "a", day=D + timedelta(days=1))])
-    strict = replace(settings, kpi_min_coverage=0.99)
-    with pytest.raises(RunFailed, match="blocking asset check.*coverage_kpi"):
-        snapshot(instance, strict, D + timedelta(days=1))
+    with pytest.raises(RunFailed, match=r"blocking asset check\(s\) failed: covered_share_drop;"):
+        snapshot(instance, settings, D + timedelta(days=1))
+    assert served(engine) == first
+    assert _check_evaluation(instance, "covered_share_drop").metadata["drop_points"].value == 50.0
+
+
+def test_a_missed_product_target_publishes_with_a_warning(engine, settings, instance):
+    ingest_events(engine, settings, runs(6, GH, "k", "a", 3))
+    snapshot(instance, settings, D)
+    ingest_events(engine, settings, [ev(1, "acme.com", "new", "a", day=D + timedelta(days=1))])
+    strict = replace(settings, kpi_min_coverage=0.99, gate_max_coverage_drop=60)
+    snapshot(instance, strict, D + timedelta(days=1))
+    assert {v["as_of"] for v in served(engine).values()} == {D + timedelta(days=1)}
+    warning = _check_evaluation(instance, "coverage_kpi")
+    assert not warning.passed and warning.severity == dg.AssetCheckSeverity.WARN
+
+
+def test_thresholds_nobody_can_reach_are_stopped_by_the_gate(engine, settings, instance):
+    ingest_events(engine, settings, runs(6, GH, "k", "a", 3) + runs(6, GH, "m", "b", 4))
+    snapshot(instance, settings, D)
+    first = served(engine)
+    unreachable = replace(settings, min_form_runs=10000, min_segment_runs=10000, min_family_runs=100000)
+    with pytest.raises(RunFailed, match="covered_share_drop, some_recommendation"):
+        snapshot(instance, unreachable, D + timedelta(days=1))
     assert served(engine) == first
 
 

@@ -23,7 +23,7 @@ def test_definitions_load_with_described_owned_grouped_assets():
         assert node.description and node.owners == ["team:data-platform"], key
         assert node.group_name in {"events", "style_stats", "hints", "impact"}
         assert node.partitions_def == daily_partitions
-    assert len(list(graph.asset_check_keys)) == 7   # 6 on style_hints, 1 on learning_impact
+    assert len(list(graph.asset_check_keys)) == 10   # 9 on style_hints (the gate, KPIs, freshness), 1 on learning_impact
 
 
 def test_window_assets_depend_on_the_lookback_days():

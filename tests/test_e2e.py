@@ -19,8 +19,10 @@ import dagster as dg
 import pytest
 from sqlalchemy import create_engine, select, text
 
+from stylehint_assets.assets import ASSETS as PROJECT_ASSETS
 from stylehint_assets.config import Settings
 from stylehint_assets.store.counters import read_counters
+from stylehint_assets.runner import RANGE_END_TAG, RANGE_START_TAG
 from stylehint_assets.store.engine import get_engine, upgrade
 from stylehint_assets.store.schema import alert_outbox, form_profiles, publish_state
 
@@ -93,7 +95,8 @@ def stack(tmp_path_factory):
         "STYLEHINT_NEW_EVENTS_THRESHOLD": "20",
         "STYLEHINT_NEW_EVENTS_MAX_AGE_MINUTES": "1440",
         "AGG_LOOKBACK_DAYS": "7",
-        # one ERROR gate and no WARN noise, so a crafted coverage failure is exactly one failed check
+        # no WARN noise from the product targets, so a crafted coverage drop is exactly one failed check
+        "STYLEHINT_KPI_MIN_COVERAGE": "0",
         "STYLEHINT_KPI_MAX_NONE": "1",
         "STYLEHINT_KPI_SEGMENT_RANGE": "0-1",
     }
@@ -167,19 +170,30 @@ def test_the_graph_drives_itself_and_tells_on_failure(stack):
     stopped = graphql(stack, STOP_SCHEDULE, id=schedule["scheduleState"]["id"])["stopRunningSchedule"]
     assert stopped == {"__typename": "ScheduleStateResult", "scheduleState": {"status": "STOPPED"}}, stopped
 
-    # 1. a partition backfill launched through the webserver's GraphQL API completes
+    # 1. an asset backfill (every asset, the DAYS partition range) launched through the webserver's
+    #    GraphQL API completes; Dagster orders its runs by the partition mappings: the daily
+    #    partials of the range first (one single-run), then each day's window assets
+    #    (partitionsByAssets: the asset selection with exactly the range for every asset; with
+    #    assetSelection + partitionNames, Dagster also adds the window days after the range)
+    day_range = {"range": {"start": DAYS[0].isoformat(), "end": DAYS[-1].isoformat()}}
     launched = graphql(stack, LAUNCH, p={
-        "selector": {"partitionSetName": "publish_style_hints_partition_set", "repositorySelector": REPOSITORY},
-        "partitionNames": [d.isoformat() for d in DAYS], "fromFailure": False})["launchPartitionBackfill"]
+        "partitionsByAssets": [{"assetKey": {"path": key.path}, "partitions": day_range}
+                               for asset in PROJECT_ASSETS for key in asset.keys],
+        "fromFailure": False})["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     backfill_id = launched["backfillId"]
     status = wait(stack, "backfill finished", lambda: (s := graphql(stack, BACKFILL, id=backfill_id)
-                  ["partitionBackfillOrError"]["status"]) in TERMINAL and s, timeout=180)
+                  ["partitionBackfillOrError"]["status"]) in TERMINAL and s, timeout=300)
     backfill_runs = wait(stack, "backfill runs finished", lambda: (rs := instance.get_run_records(
         dg.RunsFilter(tags={"dagster/backfill": backfill_id}))) and all(r.dagster_run.is_finished for r in rs) and rs,
         timeout=120)
     assert status in ("COMPLETED", "COMPLETED_SUCCESS")
-    assert sorted(r.dagster_run.tags["dagster/partition"] for r in backfill_runs) == [d.isoformat() for d in DAYS]
+    per_day = sorted(r.dagster_run.tags["dagster/partition"] for r in backfill_runs
+                     if "dagster/partition" in r.dagster_run.tags)
+    assert per_day == [d.isoformat() for d in DAYS], [dict(r.dagster_run.tags) for r in backfill_runs]
+    ranges = [(r.dagster_run.tags[RANGE_START_TAG], r.dagster_run.tags[RANGE_END_TAG]) for r in backfill_runs
+              if RANGE_START_TAG in r.dagster_run.tags]
+    assert ranges == [(DAYS[0].isoformat(), DAYS[-1].isoformat())]
     assert {r.dagster_run.status for r in backfill_runs} == {dg.DagsterRunStatus.SUCCESS}
     wait(stack, "backfill published", lambda: published(stack).as_of == DAYS[-1], timeout=30)
     assert {(h, f) for h, f, _, _ in served(stack)} == {(GH, "f1"), (GH, "f2"), (GH, "f3")}
@@ -205,7 +219,8 @@ def test_the_graph_drives_itself_and_tells_on_failure(stack):
     assert snapshot_run.tags["stylehint/trigger"] == "late_events_sensor" and snapshot_run.tags["dagster/partition"] == str(T)
     before = served(stack)
 
-    # 4. a crafted KPI failure: 30 forms nobody can recommend for -> coverage far below 80 %
+    # 4. a crafted gate failure: 30 forms nobody can recommend for -> the covered share falls by far
+    #    more than STYLEHINT_GATE_MAX_COVERAGE_DROP points (blocking covered_share_drop)
     crafted = [e for i in range(30) for e in events(T, f"x{i}", 1, style=None, host=f"careers{i}.example.com", hour=0)]
     ingest_events(stack["engine"], stack["settings"], crafted, received_at=datetime.now(timezone.utc).replace(tzinfo=None))
     alerts = wait(stack, "an alert in Alertmanager", lambda: stylehint_alerts(stack), timeout=180)
@@ -216,7 +231,7 @@ def test_the_graph_drives_itself_and_tells_on_failure(stack):
     assert len(alerts) == 1, alerts
     labels = alerts[0]["labels"]
     assert {k: labels[k] for k in ("alertname", "asset", "check", "severity", "partition")} == {
-        "alertname": "StylehintAssetCheckFailed", "asset": "style_hints", "check": "coverage_kpi",
+        "alertname": "StylehintAssetCheckFailed", "asset": "style_hints", "check": "covered_share_drop",
         "severity": "error", "partition": str(T)}
     assert alerts[0]["generatorURL"] == f"{stack['ui']}/runs/{failed[0].dagster_run.run_id}"
     assert alerts[0]["annotations"]["run_id"] == failed[0].dagster_run.run_id

@@ -176,7 +176,8 @@ def test_prometheus_sees_every_spec_query_dashboard_panel_and_rule(store_url, tm
             assert ingest(engine, settings, ndjson(BATCH2), datetime(2025, 3, 31, 23)).inserted == 2
             snapshot(instance, settings, D2)
             with pytest.raises(RunFailed, match="blocking asset check"):   # a failed aggregation run
-                snapshot(instance, Settings(database_url=store_url, kpi_max_none=0.1), D2)
+                snapshot(instance, Settings(database_url=store_url, min_form_runs=10000, min_segment_runs=10000,
+                                            min_family_runs=100000), D2)
             runs = count_runs(instance, LearningStore(database_url=store_url), settings)
         assert runs == {"ok": 5, "err": 1}     # partials + snapshot, twice; then partials ok, snapshot blocked
 

@@ -49,7 +49,15 @@ METRIC_NAME = re.compile(r"(?<![\w:])applylens_\w+")
 EXPECTED_ALERTS = {
     "StylehintAggregatorFailing", "StylehintNoRecentPublish", "StylehintCoverageBelowTarget",
     "StylehintNoneShareHigh", "StylehintSegmentShareOutOfRange", "StylehintSuccessRatioDropping",
+    "StylehintExporterDown",
 }
+ALERTS_DOC = Path(__file__).resolve().parents[1] / "docs" / "alerts.md"
+
+
+def doc_anchors() -> set[str]:
+    """GitHub's anchors of the headings of docs/alerts.md (lower case, spaces to dashes)."""
+    return {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-")
+            for h in re.findall(r"^#+ (.+)$", ALERTS_DOC.read_text(), re.M)}
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +109,30 @@ def test_alert_has_severity_service_and_annotations(alert):
     (rule,) = [rule for rule in alerts() if rule["alert"] == alert]
     assert rule["labels"]["severity"] in ("critical", "warning")
     assert rule["labels"]["service"] == "stylehint"
-    for annotation in ("summary", "description", "runbook"):
+    for annotation in ("summary", "description", "runbook_url"):
         assert rule.get("annotations", {}).get(annotation, "").strip(), f"{alert}: no {annotation} annotation"
+    assert "runbook" not in rule["annotations"]        # the convention is runbook_url
+    page, anchor = rule["annotations"]["runbook_url"].split("#")
+    assert page == "docs/alerts.md" and anchor == alert.lower() and anchor in doc_anchors()
+
+
+def test_rules_name_the_jobs_that_exist():
+    from stylehint_assets.definitions import defs
+
+    text = " ".join(str(rule.get("annotations")) for rule in alerts())
+    named = set(re.findall(r"\b(\w+_(?:hints|partials|job))\b", text))
+    assert named and named <= {job.name for job in defs.jobs} | {"six_hourly_hints"}
+
+
+def test_the_exporter_alert_covers_down_and_absent_targets():
+    (rule,) = [rule for rule in alerts() if rule["alert"] == "StylehintExporterDown"]
+    assert 'up{job="stylehint"} == 0' in rule["expr"] and 'absent(up{job="stylehint"})' in rule["expr"]
+
+
+def test_alerts_posted_by_dagster_have_runbook_anchors():
+    from sensors.alerts import RUNBOOK_ANCHORS
+
+    assert set(RUNBOOK_ANCHORS.values()) <= doc_anchors()
 
 
 def test_every_alert_is_unit_tested_firing_and_quiet():

@@ -1,24 +1,26 @@
-"""``/readyz``: the learning store answers and its schema is the one this release writes."""
+"""``/readyz``: the learning store answers and its schema is at this release's head revision."""
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..store.schema import SCHEMA_VERSION, schema_info
+from ..store.migrate import current_revision, head_revision
 from .faults import store_unavailable
+
+UPGRADE = "run `stylehint db upgrade`"
 
 
 def readiness(engine: Engine) -> tuple[bool, str]:
     """(ready, one-line reason)."""
     try:
         with engine.connect() as conn:
-            version = conn.execute(select(schema_info.c.version).where(schema_info.c.id == 1)).scalar()
+            revision = current_revision(conn)
     except SQLAlchemyError as exc:
-        if store_unavailable(exc) and "no such table" not in str(exc):
+        if store_unavailable(exc):
             return False, "learning store unavailable"
-        return False, "learning store has no stylehint schema: run `stylehint db upgrade`"
-    if version is None:
-        return False, "learning store has no stylehint schema: run `stylehint db upgrade`"
-    if version != SCHEMA_VERSION:
-        return False, f"learning store schema is version {version}, this release needs {SCHEMA_VERSION}: run `stylehint db upgrade`"
+        return False, f"learning store has no stylehint schema: {UPGRADE}"
+    if revision is None:
+        return False, f"learning store has no stylehint schema: {UPGRADE}"
+    if revision != head_revision():
+        return False, f"learning store schema is at revision {revision}, this release needs {head_revision()}: {UPGRADE}"
     return True, "ready"

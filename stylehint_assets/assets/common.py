@@ -1,6 +1,6 @@
 """Shared asset header fields and helpers for window reads and metadata."""
 
-from datetime import date, timedelta
+from datetime import date, timedelta, timezone
 
 import dagster as dg
 import pandas as pd
@@ -21,6 +21,23 @@ def window_days(context: dg.AssetExecutionContext, upstream: str) -> tuple[date,
     """The lookback window, as the partition mapping resolved it (clipped at the start date)."""
     window = context.asset_partitions_time_window_for_input(upstream)
     return window.start.date(), (window.end - timedelta(days=1)).date()
+
+
+def checked_window_days(context: dg.AssetExecutionContext, store, upstream: str) -> tuple[date, date]:
+    """The lookback window, after bringing every day's partials up to its events
+    (``window_partials``): an out-of-order backfill then reads complete days, never missing ones."""
+    from ..clock import utcnow
+    from ..window_partials import ensure_window_partials
+
+    start, end = window_days(context, upstream)
+    record = context.instance.get_run_record_by_id(context.run_id)
+    started = record.create_timestamp.astimezone(timezone.utc).replace(tzinfo=None) if record else None
+    with store.transaction() as conn:
+        rebuilt = ensure_window_partials(conn, start, end, utcnow(), started)
+    if rebuilt:
+        context.log.warning(f"partials of {len(rebuilt)} day(s) of the window {start}..{end} were missing or older "
+                            f"than their events and were rebuilt first: {', '.join(map(str, rebuilt))}")
+    return start, end
 
 
 def as_of_day(context: dg.AssetExecutionContext) -> date:

@@ -10,10 +10,12 @@ from stylehint_assets.config import Settings
 from ..domain.coverage import coverage
 from ..partitions import LOOKBACK_DAYS, daily_partitions, window_for
 from ..snapshot_checks import (
-    CHECK_DESCRIPTIONS, hints_integrity_counts, kpi_checks, newest_partition_freshness, style_stats_integrity,
+    CHECK_DESCRIPTIONS, PublishedFigures, gate_checks, hints_integrity_counts, kpi_checks,
+    newest_partition_freshness, style_stats_integrity,
 )
 from ..store import aggregates
 from ..store.backlog import newest_event_at
+from ..store.reads import published_coverage
 from ..metrics.push import push_run_series
 from ..store.hint_choice import build_style_hints, hint_summary, integrity_violations
 from ..store.retention import prune_snapshots
@@ -45,7 +47,8 @@ def style_hints(context: dg.AssetExecutionContext, store: LearningStore,
     """One hint per profile as of the day: the first level with a candidate wins (form, then
     segment, then family, else none), the best style ranked by helpful ratio, then lowest mean
     edit chars, then most runs, then name. Kept per as-of day in `style_hints` so history and
-    backfills stay inspectable. Failed ERROR checks block the publication downstream."""
+    backfills stay inspectable. Failed ERROR checks (integrity, a sudden regression against the
+    published snapshot) block the publication downstream; missed product targets only warn."""
     as_of = as_of_day(context)
     with store.transaction() as conn:
         build_style_hints(conn, as_of, LOOKBACK_DAYS, settings.thresholds, settings.ranking)
@@ -53,8 +56,11 @@ def style_hints(context: dg.AssetExecutionContext, store: LearningStore,
         integrity = integrity_violations(conn, as_of)
         violations = aggregates.stats_violations(conn, as_of)
         newest = newest_event_at(conn, *window_for(as_of))
+        served = published_coverage(conn)
     cov = coverage(Counter(sources).elements())
-    outcomes = [hints_integrity_counts(integrity), style_stats_integrity(violations), *kpi_checks(cov, settings),
+    published = PublishedFigures(*served) if served else None
+    outcomes = [hints_integrity_counts(integrity), style_stats_integrity(violations),
+                *gate_checks(cov, as_of, published, settings), *kpi_checks(cov, settings),
                 newest_partition_freshness(newest, as_of, utcnow(), settings.freshness_max_lag_hours)]
     return dg.MaterializeResult(
         metadata={

@@ -7,7 +7,7 @@ from stylehint_assets.config import Settings
 from ..partitions import daily_partitions, lookback_window
 from ..store import impact
 from ..groups import IMPACT_GROUP
-from .common import OWNERS, RETRY, as_of_day, preview, window_days
+from .common import OWNERS, RETRY, as_of_day, checked_window_days, preview
 from .events import daily_impact_partials
 
 
@@ -30,7 +30,7 @@ def learning_impact(context: dg.AssetExecutionContext, store: LearningStore,
     fixed duration buckets), the difference with its interval (Newcombe; Welch; Bonferroni)
     and a `sufficient` flag and verdict. Kept per as-of day in the table `learning_impact`."""
     as_of = as_of_day(context)
-    start, end = window_days(context, daily_impact_partials.key.to_python_identifier())
+    start, end = checked_window_days(context, store, daily_impact_partials.key.to_python_identifier())
     with store.transaction() as conn:
         rows = impact.rebuild_learning_impact(conn, as_of, start, end, settings.impact_min_runs)
     overall = rows[rows["dimension"] == "overall"]

@@ -8,7 +8,7 @@ from stylehint_assets.config import Settings
 from ..partitions import daily_partitions, lookback_window
 from ..store.profile_figures import build_form_profiles, profile_summary
 from ..groups import HINTS_GROUP
-from .common import OWNERS, RETRY, as_of_day, preview, window_days
+from .common import OWNERS, RETRY, as_of_day, checked_window_days, preview
 from .events import daily_event_partials, daily_field_map_counts
 
 
@@ -30,7 +30,7 @@ def form_profiles(context: dg.AssetExecutionContext, store: LearningStore,
     the quality guard's verdict. Kept per as-of day in `form_profile_snapshots`; the served
     table `form_profiles` is replaced by `served_form_profiles` when a snapshot is published."""
     as_of = as_of_day(context)
-    start, end = window_days(context, daily_event_partials.key.to_python_identifier())
+    start, end = checked_window_days(context, store, daily_event_partials.key.to_python_identifier())
     with store.transaction() as conn:
         build_form_profiles(conn, as_of, start, end, settings.guard_policy)
         profiles, served, head = profile_summary(conn, as_of)

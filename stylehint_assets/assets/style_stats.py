@@ -6,7 +6,7 @@ from resources import LearningStore
 from ..partitions import daily_partitions, lookback_window
 from ..store import aggregates
 from ..groups import STATS_GROUP
-from .common import OWNERS, RETRY, as_of_day, preview, window_days
+from .common import OWNERS, RETRY, as_of_day, checked_window_days, preview
 from .events import daily_event_partials
 
 _DESCRIPTIONS = {
@@ -33,7 +33,7 @@ def _style_stats_asset(level: str) -> dg.AssetsDefinition:
     )
     def _asset(context: dg.AssetExecutionContext, store: LearningStore) -> dg.MaterializeResult:
         as_of = as_of_day(context)
-        start, end = window_days(context, daily_event_partials.key.to_python_identifier())
+        start, end = checked_window_days(context, store, daily_event_partials.key.to_python_identifier())
         table = aggregates.STATS_TABLES[level]
         with store.transaction() as conn:
             rows = aggregates.rebuild_style_stats(conn, level, as_of, start, end)

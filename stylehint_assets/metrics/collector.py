@@ -28,6 +28,7 @@ from ..domain.events import POLICIES, PROFILE_SOURCES, STATUSES
 from ..domain.hosts import OTHER
 from ..domain.impact import GAUGE_HELP as IMPACT_HELP, gauge_samples as impact_gauge_samples
 from ..domain.segments import SEGMENTS
+from ..store.alerts import ALERT_SEVERITIES, ALERTS_SENT
 from ..store.counters import read_counters
 from ..store.reads import published_as_of
 
@@ -52,6 +53,8 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     PROFILE_EDIT_CHARS: ("Characters edited after autofill, with vs without a profile.", ("profile_used", "profile_source")),
     PROFILE_EDITED_RUNS: ("Runs counted in applylens_autofill_profile_edit_chars_total (the mean's denominator).",
                           ("profile_used", "profile_source")),
+    ALERTS_SENT: ("Alerts Alertmanager accepted from failure_alerts_sensor (failed checks, runs, sensor ticks).",
+                  ("severity",)),
 }
 HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
     TIME_MS: ("Time to fill a form (duration_ms of learning events).", ("host",)),
@@ -95,6 +98,8 @@ def known_series(settings: Settings) -> set[Series]:
     add(PROFILES_UPDATED)
     add(PROFILES_REJECTED)
     add(MANUAL_PUBLISHES)
+    for severity in ALERT_SEVERITIES:
+        add(ALERTS_SENT, severity=severity)
     for host in host_labels(settings):
         for status in STATUSES:
             add(RUNS, status=status, host=host)

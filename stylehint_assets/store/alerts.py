@@ -13,6 +13,7 @@ from .counters import add_increments
 from .schema import alert_outbox
 
 ALERTS_SENT = "stylehint_alerts_sent_total"
+ALERT_SEVERITIES = ("error", "warning")   # the alert rows' severity label
 
 
 def enqueue(conn: Connection, alerts: Iterable[dict[str, Any]]) -> int:

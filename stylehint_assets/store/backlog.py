@@ -73,3 +73,31 @@ def newest_rebuild(conn: Connection, start: date, end: date) -> datetime | None:
 def newest_event_at(conn: Connection, start: date, end: date) -> datetime | None:
     """Newest ``created_at`` folded into the partials of ``start..end`` (for the freshness check)."""
     return conn.execute(select(func.max(dp.c.last_seen_at)).where(dp.c.event_day.between(start, end))).scalar()
+
+
+def lagging_days(conn: Connection, start: date, end: date, built_since: datetime | None = None) -> list[date]:
+    """Days in ``start..end`` whose partials are missing or older than their events, oldest first.
+
+    The same rule as ``stale_days`` from two small per-day reads (the events' count and newest
+    ``updated_at``, an index-only scan of ``ix_autofill_events_day_updated_at``, against the
+    state rows) instead of a join per event: the window assets ask it before every read.
+    Partials built at or after ``built_since`` (the run's start) count as current, so the window
+    assets of one run read the same partials while events keep arriving; the next run folds them in."""
+    events = {day: (int(n), newest) for day, n, newest in conn.execute(
+        select(ev.c.event_day, func.count(), func.max(ev.c.updated_at))
+        .where(ev.c.event_day.between(start, end)).group_by(ev.c.event_day))}
+    state = {day: (int(n), newest, built) for day, n, newest, built in conn.execute(
+        select(st.c.event_day, st.c.events, st.c.max_updated_at, st.c.materialized_at)
+        .where(st.c.event_day.between(start, end)))}
+    lagging = []
+    for day in sorted(events.keys() | state.keys()):
+        n, newest = events.get(day, (0, None))
+        recorded, folded, built = state.get(day, (None, None, None))
+        if recorded is None:
+            if n:
+                lagging.append(day)
+        elif built_since is not None and built >= built_since:
+            continue
+        elif n != recorded or (n and (folded is None or newest > folded)):
+            lagging.append(day)
+    return lagging

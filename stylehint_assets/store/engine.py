@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 
 import zlib
@@ -11,7 +10,7 @@ import zlib
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
 from sqlalchemy.engine import make_url
 
-from .schema import SCHEMA_VERSION, metadata, publish_state, schema_info
+from .schema import publish_state
 
 def safe_url(url: str) -> str:
     """The URL with its password masked, for logs and metadata."""
@@ -93,13 +92,13 @@ def lock_table_writes(conn: Connection, table: str) -> None:
                      {"cls": WRITE_LOCK_CLASS, "obj": zlib.crc32(table.encode()) & 0x7FFFFFFF})
 
 
-def upgrade(engine: Engine) -> int:
-    """Create missing tables and indexes (idempotent); returns the schema version."""
-    metadata.create_all(engine)
+def upgrade(engine: Engine) -> str | None:
+    """Apply the pending schema revisions (idempotent) and seed the one-row tables; returns the
+    store's Alembic revision."""
+    from .migrate import upgrade as migrate_to_head
+
+    revision = migrate_to_head(engine)
     with engine.begin() as conn:
-        if conn.execute(select(schema_info.c.version)).first() is None:
-            conn.execute(insert(schema_info).values(
-                id=1, version=SCHEMA_VERSION, upgraded_at=datetime.now(timezone.utc).replace(tzinfo=None)))
         if conn.execute(select(publish_state.c.id)).first() is None:
             conn.execute(insert(publish_state).values(id=1))
-    return SCHEMA_VERSION
+    return revision

@@ -4,11 +4,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, case, func, select
 
 from ..domain.profiles import served_view
+from ..domain.ranking import LEVELS
 from .hint_choice import assemble_hints
-from .schema import form_profile_snapshots as fps, form_profiles, publish_state
+from .schema import form_profile_snapshots as fps, form_profiles, publish_state, style_hints
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
@@ -37,6 +38,17 @@ def published_as_of(conn: Connection) -> tuple[date | None, datetime | None, str
     row = conn.execute(select(publish_state.c.as_of, publish_state.c.published_at, publish_state.c.run_id)
                        .where(publish_state.c.id == 1)).first()
     return (row[0], row[1], row[2]) if row else (None, None, None)
+
+
+def published_coverage(conn: Connection) -> tuple[date, int, int] | None:
+    """The served snapshot's (as_of, profiles, profiles with a recommendation), counted in the
+    database; None before the first publish."""
+    as_of = published_as_of(conn)[0]
+    if as_of is None:
+        return None
+    profiles, covered = conn.execute(select(
+        func.count(), func.sum(case((form_profiles.c.source.in_(LEVELS), 1), else_=0)))).one()
+    return as_of, int(profiles), int(covered or 0)
 
 
 def served_profile(conn: Connection, host: str, schema_hash: str) -> dict[str, Any] | None:

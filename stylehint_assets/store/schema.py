@@ -1,4 +1,5 @@
-"""Tables of the learning store. ``create_all`` is idempotent (``stylehint db upgrade``)."""
+"""Tables of the learning store. Alembic revisions in ``store/migrations`` bring a store to this
+schema (``stylehint db upgrade``); a change here needs a revision (docs/operations.md)."""
 from __future__ import annotations
 
 from sqlalchemy import (
@@ -10,9 +11,6 @@ metadata = MetaData()
 
 # JSON text on SQLite, JSONB on PostgreSQL (so jsonb_each_text can explode maps in the database).
 Json = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-
-SCHEMA_VERSION = 1
-
 
 def _counts(*names: str) -> list[Column]:
     return [Column(n, BigInteger, nullable=False, default=0) for n in names]
@@ -49,6 +47,7 @@ autofill_events = Table(
     Column("extra", Json, comment="unknown fields, kept"),
     Index("ix_autofill_events_day_form", "event_day", "host", "schema_hash"),
     Index("ix_autofill_events_updated_at", "updated_at"),
+    Index("ix_autofill_events_day_updated_at", "event_day", "updated_at"),  # late events per day
 )
 
 autofill_events_quarantine = Table(
@@ -270,6 +269,8 @@ alert_outbox = Table(
     Index("ix_alert_outbox_pending", "sent_at", "id"),
 )
 
+# Written by ``create_all`` before Alembic: its presence without ``alembic_version`` marks such a
+# store, which is stamped with the baseline revision (store.migrate). New stores leave it empty.
 schema_info = Table(
     "stylehint_schema", metadata,
     Column("id", Integer, primary_key=True),

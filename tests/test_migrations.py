@@ -1,0 +1,117 @@
+"""Alembic revisions of the learning store: rows survive an upgrade, a step down and back up, and
+a store made by ``create_all`` before Alembic is stamped, not recreated."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, func, inspect, select, text
+
+from stylehint_assets.store import migrate
+from stylehint_assets.store.engine import get_engine, upgrade
+from stylehint_assets.store.schema import autofill_events, metadata, publish_state, schema_info
+
+from .test_ingest import ingest, ndjson
+
+NEW_INDEX = "ix_autofill_events_day_updated_at"
+
+
+def _event(i: int) -> dict:
+    return {"event_id": f"e{i}", "host": f"h{i % 3}.example", "schema_hash": "s1",
+            "created_at": f"2025-03-0{1 + i % 5}T10:00:00Z", "status": "ok", "gen_style_id": "concise",
+            "feedback_status": "helpful", "final_map": {"#a": "email"}}
+
+
+@pytest.fixture
+def blank_url(database_url):
+    """The test store emptied down to nothing: no tables, no alembic_version."""
+    engine = get_engine(database_url)
+    with engine.begin() as conn:
+        for name in reversed(inspect(conn).get_table_names()):
+            conn.execute(text(f'DROP TABLE "{name}"'))  # names from the inspector, not user input
+    return database_url
+
+
+def _indexes(engine) -> set[str]:
+    return {ix["name"] for ix in inspect(engine).get_indexes("autofill_events")}
+
+
+def _events(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(autofill_events)).scalar_one()
+
+
+def test_a_baseline_store_with_events_upgrades_to_head_and_keeps_every_row(blank_url, settings):
+    engine = get_engine(blank_url)
+    assert migrate.upgrade(engine, migrate.BASELINE) == migrate.BASELINE
+    assert NEW_INDEX not in _indexes(engine)
+    with engine.begin() as conn:
+        conn.execute(publish_state.insert().values(id=1))
+    report = ingest(engine, settings, ndjson(*[_event(i) for i in range(40)]))
+    assert report.accepted == 40
+
+    assert upgrade(engine) == migrate.head_revision() != migrate.BASELINE
+    assert NEW_INDEX in _indexes(engine)
+    assert _events(engine) == 40
+    assert upgrade(engine) == migrate.head_revision()   # idempotent
+
+
+def test_one_step_down_and_up_again(engine):
+    head = migrate.head_revision()
+    assert migrate.downgrade(engine, "-1") == migrate.BASELINE
+    assert NEW_INDEX not in _indexes(engine)
+    assert migrate.upgrade(engine) == head
+    assert NEW_INDEX in _indexes(engine)
+
+
+def test_head_matches_schema_py_exactly(engine):
+    """The autogenerate comparison: a change to schema.py without a revision fails here."""
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    assert diff == []
+
+
+def test_a_store_made_by_create_all_before_alembic_is_stamped_not_recreated(blank_url, settings):
+    engine = get_engine(blank_url)
+    # What the release before Alembic did: create_all (without the later index), then its marker row.
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP INDEX {NEW_INDEX}"))   # the baseline had no such index
+        conn.execute(schema_info.insert().values(id=1, version=1, upgraded_at=datetime(2025, 3, 1)))
+        conn.execute(publish_state.insert().values(id=1))
+    ingest(engine, settings, ndjson(*[_event(i) for i in range(12)]))
+    with engine.connect() as conn:
+        assert migrate.is_legacy_store(conn)
+        assert migrate.current_revision(conn) is None
+
+    assert upgrade(engine) == migrate.head_revision()
+    assert _events(engine) == 12          # a recreated table would have lost them
+    assert NEW_INDEX in _indexes(engine)
+    with engine.connect() as conn:
+        assert not migrate.is_legacy_store(conn)
+        assert conn.execute(select(schema_info.c.version)).scalar_one() == 1
+
+
+def _cli(url: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stylehint_assets.cli", *args], capture_output=True, text=True,
+                          env={"STYLEHINT_DATABASE_URL": url, "PATH": "/usr/bin:/bin"}, timeout=120)
+
+
+def test_cli_db_current_before_and_after_upgrade(tmp_path):
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    before = _cli(url, "db", "current")
+    assert before.returncode == 0, before.stderr
+    assert before.stdout.strip() == "(none: empty store; stylehint db upgrade creates it)"
+    up = _cli(url, "db", "upgrade")
+    assert up.returncode == 0, up.stderr
+    assert f"revision {migrate.head_revision()}" in up.stdout
+    again = _cli(url, "db", "upgrade")
+    assert again.returncode == 0 and again.stdout == up.stdout
+    after = _cli(url, "db", "current")
+    assert after.stdout.strip() == f"{migrate.head_revision()} (head)"
+    with create_engine(url).connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == migrate.head_revision()
