@@ -2,6 +2,7 @@
 a store made by ``create_all`` before Alembic is stamped, not recreated."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import datetime
@@ -62,10 +63,39 @@ def test_a_baseline_store_with_events_upgrades_to_head_and_keeps_every_row(blank
 
 def test_one_step_down_and_up_again(engine):
     head = migrate.head_revision()
-    assert migrate.downgrade(engine, "-1") == migrate.BASELINE
+    assert migrate.downgrade(engine, "-1") == "0002_events_day_updated_at"
+    assert "style_hint_settings" not in inspect(engine).get_table_names()
+    assert migrate.upgrade(engine) == head
+    assert "style_hint_settings" in inspect(engine).get_table_names()
+    assert migrate.downgrade(engine, "0001_baseline") == migrate.BASELINE
     assert NEW_INDEX not in _indexes(engine)
     assert migrate.upgrade(engine) == head
     assert NEW_INDEX in _indexes(engine)
+
+
+def test_lean_hints_revision_keeps_what_each_stored_day_was_chosen_with(blank_url):
+    """0003 drops the per-profile hint JSON; the settings of every stored day survive it."""
+    engine = get_engine(blank_url)
+    migrate.upgrade(engine, "0002_events_day_updated_at")
+    hints = text("INSERT INTO style_hints (as_of, host, schema_hash, host_family, segment_key, preferred_style_id,"
+                 " source, hint) VALUES (:as_of, :host, 's1', 'other', NULL, NULL, :source, :hint)")
+    tried = [{"level": "form", "min_runs": 7}, {"level": "segment", "min_runs": 3}, {"level": "family", "min_runs": 20}]
+    with engine.begin() as conn:
+        conn.execute(hints, [
+            {"as_of": "2025-03-01", "host": "a.example", "source": "form",
+             "hint": json.dumps({"ranking": "wilson", "lookback_days": 14, "levels_tried": tried[:1]})},
+            {"as_of": "2025-03-01", "host": "b.example", "source": "none",
+             "hint": json.dumps({"ranking": "wilson", "lookback_days": 14, "levels_tried": tried})},
+            {"as_of": "2025-03-02", "host": "a.example", "source": "form",
+             "hint": json.dumps({"ranking": "ratio", "lookback_days": 30, "levels_tried": tried[:1]})},
+        ])
+    assert upgrade(engine) == migrate.head_revision()
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT as_of, ranking, lookback_days, min_form_runs, min_segment_runs,"
+                                 " min_family_runs FROM style_hint_settings ORDER BY as_of")).all()
+        assert [tuple(r)[1:] for r in rows] == [("wilson", 14, 7, 3, 20), ("ratio", 30, 7, 5, 10)]
+        assert conn.execute(text("SELECT count(*) FROM style_hints")).scalar_one() == 3
+    assert "hint" not in {c["name"] for c in inspect(engine).get_columns("style_hints")}
 
 
 def test_head_matches_schema_py_exactly(engine):
@@ -77,10 +107,10 @@ def test_head_matches_schema_py_exactly(engine):
 
 def test_a_store_made_by_create_all_before_alembic_is_stamped_not_recreated(blank_url, settings):
     engine = get_engine(blank_url)
-    # What the release before Alembic did: create_all (without the later index), then its marker row.
-    metadata.create_all(engine)
+    # What the release before Alembic made: the baseline schema and its marker row, no alembic_version.
+    migrate.upgrade(engine, migrate.BASELINE)
     with engine.begin() as conn:
-        conn.execute(text(f"DROP INDEX {NEW_INDEX}"))   # the baseline had no such index
+        conn.execute(text("DROP TABLE alembic_version"))
         conn.execute(schema_info.insert().values(id=1, version=1, upgraded_at=datetime(2025, 3, 1)))
         conn.execute(publish_state.insert().values(id=1))
     ingest(engine, settings, ndjson(*[_event(i) for i in range(12)]))
