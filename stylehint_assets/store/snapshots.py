@@ -77,10 +77,10 @@ def stats_by_key(frame: pd.DataFrame, keys: tuple[str, ...]) -> dict[tuple, list
     return out
 
 
-def build_style_hints(conn: Connection, as_of: date, lookback_days: int, thresholds: Thresholds,
-                      ranking: str = "ratio") -> pd.DataFrame:
-    """Choose and store one hint per profile as of ``as_of`` from the stored stats and profiles."""
-    lock_table_writes(conn, style_hints.name)
+def choose_style_hints(conn: Connection, as_of: date, lookback_days: int, thresholds: Thresholds,
+                       ranking: str = "ratio") -> list[dict[str, Any]]:
+    """One hint row per profile as of ``as_of`` from the stored stats and profiles, not stored
+    (``stylehint evaluate`` compares rankings on the same stats this way)."""
     profiles = conn.execute(
         select(fps.c.host, fps.c.schema_hash, fps.c.host_family, fps.c.segment_key).where(fps.c.as_of == as_of)
     ).all()
@@ -88,7 +88,7 @@ def build_style_hints(conn: Connection, as_of: date, lookback_days: int, thresho
         level: stats_by_key(aggregates.style_stats_frame(conn, level, as_of), aggregates.STATS_KEYS[level])
         for level in aggregates.STATS_TABLES
     }
-    style_by_segment = segment_preferences(by_level["segment"], thresholds, ranking)
+    style_by_segment = segment_preferences(by_level["segment"], thresholds, ranking, by_level["family"])
     rows = []
     for host, schema, family, segment in profiles:
         choice = choose_hint(
@@ -116,6 +116,14 @@ def build_style_hints(conn: Connection, as_of: date, lookback_days: int, thresho
         rows.append({"as_of": as_of, "host": host, "schema_hash": schema, "host_family": family,
                      "segment_key": segment, "preferred_style_id": hint["preferred_style_id"],
                      "source": choice.source, "hint": hint})
+    return rows
+
+
+def build_style_hints(conn: Connection, as_of: date, lookback_days: int, thresholds: Thresholds,
+                      ranking: str = "ratio") -> pd.DataFrame:
+    """Choose and store one hint per profile as of ``as_of`` from the stored stats and profiles."""
+    lock_table_writes(conn, style_hints.name)
+    rows = choose_style_hints(conn, as_of, lookback_days, thresholds, ranking)
     conn.execute(delete(style_hints).where(style_hints.c.as_of == as_of))
     insert_rows(conn, style_hints, rows, HINT_COLUMNS)
     return pd.DataFrame(rows, columns=HINT_COLUMNS)
