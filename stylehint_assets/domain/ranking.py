@@ -61,9 +61,10 @@ class Thresholds:
 
 
 RANKINGS = ("ratio", "wilson", "beta")
-# Strength of the ``beta`` prior in pseudo-runs: a style's own runs outweigh the level above
-# once it has more than this many. 10 won the closed-loop simulator's sweep (README).
-PRIOR_RUNS = 10
+# Strength of the ``beta`` prior in pseudo-runs: a style's own runs outweigh the prior once it
+# has more than this many. Chosen by the closed-loop simulator's sweep (3, 10, 30, 60, 100, 200
+# on seed 1; 100 lowest), then checked on the other seeds (README).
+PRIOR_RUNS = 100
 
 
 def with_prior(styles: Sequence[StyleStat], upper: Sequence[StyleStat], strength: int = PRIOR_RUNS) -> tuple[StyleStat, ...]:
@@ -71,9 +72,10 @@ def with_prior(styles: Sequence[StyleStat], upper: Sequence[StyleStat], strength
     helpful ratio one level up (``upper``); a style missing there gets the pooled ratio of
     ``upper``, and with no ``upper`` at all the pooled ratio of ``styles`` themselves.
 
-    Empirical Bayes shrinkage: a form's few runs are read against what the segment (or the
-    family) already knows about that style, so a lucky 4/5 no longer displaces a style that
-    is good across the segment. In SQL: ``(helpful + k * up_helpful / up_runs) / (total_runs + k)``."""
+    Empirical Bayes shrinkage: a form's runs are read against what the segment already knows
+    about that style, so a lucky 4/5 no longer displaces a style that is good across the
+    segment, and a style's few explore runs no longer decide alone. In SQL:
+    ``(helpful + k * up_helpful / up_runs) / (total_runs + k)``."""
     pool = upper if any(s.total_runs for s in upper) else styles
     runs = sum(s.total_runs for s in pool)
     pooled = Fraction(sum(s.helpful for s in pool), runs) if runs else Fraction(0)
@@ -173,13 +175,15 @@ def choose_hint(
     ranking: str = "ratio",
 ) -> HintChoice:
     """The first level with a candidate wins; its best-ranked style is preferred. With ranking
-    ``beta`` each level's styles get their prior from the level above (form from segment, or
-    family when the segment is skipped; segment from family; family from its pooled ratio)."""
+    ``beta`` a form's styles get their prior from the same style one level up (the segment, or
+    the family when the segment level is skipped), and the segment's and the family's styles
+    from their own level's pooled ratio: the segment's data says little about one form, but
+    the family's pooled-over-segments ratio would hide the per-segment best style."""
     if ranking == "beta":
         has_segment = host_family != OTHER and segment_key is not None
         upper_of_form = segment_styles if has_segment and segment_styles else family_styles if host_family != OTHER else ()
         form_styles = with_prior(form_styles, upper_of_form)
-        segment_styles = with_prior(segment_styles, family_styles)
+        segment_styles = with_prior(segment_styles, ())
         family_styles = with_prior(family_styles, ())
     tried: list[LevelTry] = []
     levels = (
@@ -202,14 +206,13 @@ def choose_hint(
 
 
 def segment_preferences(segment_styles: Mapping[tuple[str, str], Sequence[StyleStat]], thresholds: Thresholds = Thresholds(),
-                        ranking: str = "ratio",
-                        family_styles: Mapping[tuple[str], Sequence[StyleStat]] | None = None) -> dict[str, dict[str, str]]:
+                        ranking: str = "ratio") -> dict[str, dict[str, str]]:
     """family -> {segment -> preferred style at the segment level}, where that level has a candidate
-    (ranking ``beta``: priors from ``family_styles``, as in ``choose_hint``)."""
+    (ranking ``beta``: prior from the segment's pooled ratio, as in ``choose_hint``)."""
     out: dict[str, dict[str, str]] = {}
     for (family, segment), styles in sorted(segment_styles.items()):
         if ranking == "beta":
-            styles = with_prior(styles, (family_styles or {}).get((family,), ()))
+            styles = with_prior(styles, ())
         best = best_style([s for s in styles if s.total_runs >= thresholds.min_segment_runs], ranking)
         if best is not None:
             out.setdefault(family, {})[segment] = best.gen_style_id

@@ -88,7 +88,7 @@ def choose_style_hints(conn: Connection, as_of: date, lookback_days: int, thresh
         level: stats_by_key(aggregates.style_stats_frame(conn, level, as_of), aggregates.STATS_KEYS[level])
         for level in aggregates.STATS_TABLES
     }
-    style_by_segment = segment_preferences(by_level["segment"], thresholds, ranking, by_level["family"])
+    style_by_segment = segment_preferences(by_level["segment"], thresholds, ranking)
     rows = []
     for host, schema, family, segment in profiles:
         choice = choose_hint(
