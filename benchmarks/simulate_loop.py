@@ -1,7 +1,7 @@
 """Closed-loop simulator: does the learning loop find the best style, and which ranking finds it faster?
 
 A real-shape world (a long tail of forms: about one new (host, schema_hash) per ten runs,
-Zipf-like popularity by preferential attachment) is run day by day through the real
+Zipf-like popularity) is run day by day through the real
 pipeline. Each run of the extension reads the served table and uses the published hint's
 style (``policy = exploit``), a uniformly random style with probability epsilon
 (``explore``), or its own default style when the form has no served hint (``fallback``). The
@@ -33,6 +33,7 @@ Usage: ``python benchmarks/simulate_loop.py`` (3 rankings x 3 seeds x 60 days, a
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import math
 import os
@@ -99,12 +100,14 @@ class Run:
 
 @dataclass
 class LoopWorld:
-    """Forms appear as runs arrive: a new form with probability ``new_form_share``, else the form
-    of a uniformly chosen earlier run (preferential attachment: Yule-Simon, Zipf-like)."""
+    """Forms appear as runs arrive: a new form with probability ``new_form_share``, else an
+    existing form drawn in proportion to its popularity, a Pareto (Zipf-like) weight fixed when
+    the form appears. Unlike preferential attachment, the first forms get no head start."""
     seed: int
     new_form_share: float = 0.10
+    pareto_alpha: float = 1.1
     forms: list[LoopForm] = field(default_factory=list)
-    history: list[int] = field(default_factory=list)
+    cumulative: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(f"stylehint-loop|{self.seed}")
@@ -123,7 +126,12 @@ class LoopWorld:
             success=rng.uniform(0.35, 0.5) if quality < 0.04 else rng.uniform(0.84, 0.97),
             effects=tuple(rng.gauss(0.0, FORM_EFFECT_SD) for _ in STYLES),
         ))
+        weight = (1.0 - rng.random()) ** (-1.0 / self.pareto_alpha)
+        self.cumulative.append((self.cumulative[-1] if self.cumulative else 0.0) + weight)
         return len(self.forms) - 1
+
+    def _existing_form(self) -> int:
+        return min(bisect.bisect_right(self.cumulative, self.rng.random() * self.cumulative[-1]), len(self.forms) - 1)
 
     def rate(self, form: LoopForm, segment: str, style: int) -> float:
         return min(0.95, max(0.05, self.rates[(form.family, segment, STYLES[style])] + form.effects[style]))
@@ -139,8 +147,7 @@ class LoopWorld:
         rng = self.rng
         runs = []
         for _ in range(n_runs):
-            form = self._new_form() if not self.history or rng.random() < self.new_form_share else rng.choice(self.history)
-            self.history.append(form)
+            form = self._new_form() if not self.forms or rng.random() < self.new_form_share else self._existing_form()
             if rng.random() < P_NO_JOB:
                 segment, title = None, None
             else:
