@@ -28,7 +28,8 @@ the rankings are compared on common random numbers: differences are the rankings
 
 Usage: ``python benchmarks/simulate_loop.py`` (3 rankings x 3 seeds x 60 days, a few minutes);
 ``--markdown`` prints the README table; ``--plot docs/loop_regret.png`` draws the regret plot
-(needs matplotlib: ``pip install -e '.[bench]'``); ``--json`` the figures as one JSON object.
+(needs matplotlib: ``pip install -e '.[bench]'``); ``--json`` the figures as one JSON object,
+which ``--load FILE`` reads back to redraw the table and plot without simulating again.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -281,16 +282,17 @@ def simulate(rankings: Sequence[str], seeds: Sequence[int], days: int, runs_per_
     tasks = [(r, s, days, runs_per_day, epsilon) for s in seeds for r in rankings]
     results: dict[str, dict[int, dict]] = {r: {} for r in rankings}
     if jobs > 1:
-        with ProcessPoolExecutor(jobs) as pool:
-            done: Iterator = pool.map(_one, tasks)
-            outcomes = list(done)
+        pool = ProcessPoolExecutor(jobs)
+        outcomes: Iterator = (f.result() for f in as_completed([pool.submit(_one, t) for t in tasks]))
     else:
-        outcomes = [_one(t) for t in tasks]
+        pool, outcomes = None, (_one(t) for t in tasks)
     for ranking, seed, summary, seconds in outcomes:
         summary["seconds"] = seconds
         results[ranking][seed] = summary
         print(f"{ranking:<7} seed {seed}: helpful {summary['helpful_rate']:.4f}  mean regret {summary['mean_regret']:.4f}  "
-              f"coverage {summary['coverage']:.3f}  ({seconds:.0f} s)", file=sys.stderr)
+              f"coverage {summary['coverage']:.3f}  ({seconds:.0f} s)", file=sys.stderr, flush=True)
+    if pool is not None:
+        pool.shutdown()
     return results
 
 
@@ -349,16 +351,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--plot", help="write the regret plot (PNG) here")
+    parser.add_argument("--load", help="read the figures of an earlier --json run instead of simulating")
     args = parser.parse_args(argv)
     if args.days < 1 or args.runs_per_day < 1 or not 0.0 <= args.epsilon <= 1.0:
         parser.error("--days and --runs-per-day must be >= 1 and --epsilon within 0-1")
     os.environ.setdefault("STYLEHINT_INGEST_BATCH_SIZE", "5000")
-    results = simulate(args.rankings.split(","), [int(s) for s in args.seeds.split(",")], args.days,
-                       args.runs_per_day, args.epsilon, args.jobs)
+    if args.load:
+        loaded = json.loads(Path(args.load).read_text())
+        results = {r: {int(seed): x for seed, x in per.items()} for r, per in loaded.items()}
+    else:
+        results = simulate(args.rankings.split(","), [int(s) for s in args.seeds.split(",")], args.days,
+                           args.runs_per_day, args.epsilon, args.jobs)
     if args.plot:
         plot(results, args.plot)
     if args.json:
-        print(json.dumps({r: {str(s): {k: v for k, v in x.items()} for s, x in per.items()} for r, per in results.items()}))
+        print(json.dumps({r: {str(s): x for s, x in sorted(per.items())} for r, per in results.items()}))
     else:
         print(markdown(results))
     return 0
