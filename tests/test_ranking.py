@@ -124,7 +124,7 @@ def test_beta_reads_a_form_against_the_segment():
     assert beta.source == "form" and beta.preferred.gen_style_id == "steady"
     # posterior = (30 + 100 * 0.5) / (60 + 100)
     assert beta.preferred.posterior_ratio == Fraction(80, 160)
-    assert "prior 0.50 from the level above worth 100 runs" in beta.explanation()
+    assert "posterior helpful rate 0.50 (30/60 helpful, prior 0.50 worth 100 runs)" in beta.explanation()
 
 
 def test_beta_form_prior_falls_back_to_the_family_then_to_the_form_itself():

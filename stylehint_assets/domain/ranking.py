@@ -156,7 +156,7 @@ class HintChoice:
         elif self.ranking == "beta":
             prior = float(s.prior_helpful / s.prior_runs) if s.prior_runs else 0.0
             measure = (f"best posterior helpful rate {float(s.posterior_ratio):.2f} ({s.helpful}/{s.total_runs} "
-                       f"helpful, prior {prior:.2f} from the level above worth {s.prior_runs} runs)")
+                       f"helpful, prior {prior:.2f} worth {s.prior_runs} runs)")
         else:
             measure = f"best helpful ratio {s.helpful}/{s.total_runs} = {s.helpful_ratio:.2f}"
         return (
@@ -177,8 +177,8 @@ def choose_hint(
     """The first level with a candidate wins; its best-ranked style is preferred. With ranking
     ``beta`` a form's styles get their prior from the same style one level up (the segment, or
     the family when the segment level is skipped), and the segment's and the family's styles
-    from their own level's pooled ratio: the segment's data says little about one form, but
-    the family's pooled-over-segments ratio would hide the per-segment best style."""
+    from their own level's pooled ratio over all styles: a family's figures, pooled over its
+    segments, would pull each segment towards the family's best style and hide its own."""
     if ranking == "beta":
         has_segment = host_family != OTHER and segment_key is not None
         upper_of_form = segment_styles if has_segment and segment_styles else family_styles if host_family != OTHER else ()
