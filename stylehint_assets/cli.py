@@ -18,6 +18,7 @@ import pandas as pd
 from .config import DEFAULT_DATABASE_URL, ConfigError, Settings, configuration_table
 from .domain.coverage import coverage, coverage_table
 from .domain.hosts import normalize_host
+from .domain.ranking import RANKINGS
 from .ingest_json import ingest_json
 from .terminal_text import printable
 
@@ -33,6 +34,18 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
+
+
+def _bounded(kind, low, high):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is outside {low}-{high}")
+        return value
+    return parse
 
 
 def _today() -> date:
@@ -387,6 +400,71 @@ def cmd_experiments(args, settings: Settings) -> None:
                   f"ratio {_fmt(s['helpful_ratio'], s['wilson_low'], s['wilson_high'])}")
 
 
+def _estimate(e: dict[str, Any]) -> str:
+    return "-" if e["value"] is None else f"{_fmt(e['value'], e['low'], e['high'])} (n {e['n']})"
+
+
+def cmd_evaluate(args, settings: Settings) -> None:
+    from .evaluation import NoSnapshot, evaluate
+
+    try:
+        with _engine(settings).connect() as conn:
+            report = evaluate(conn, args.as_of, settings)
+    except NoSnapshot as exc:
+        raise CliError(str(exc)) from None
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+        return
+    start, end = report["window"]
+    print(f"off-policy estimates as of {args.as_of}: explore runs {start}..{end} over {report['styles']} styles "
+          f"(uniform propensity); helpful rate with 95% intervals; configured ranking {report['configured_ranking']}")
+    table = [{"ranking": name, "IPS": _estimate(v["ips"]), "SNIPS": _estimate(v["snips"]),
+              "explore runs covered": f"{v['covered_runs']}/{v['explore_runs']}"}
+             for name, v in report["rankings"].items()]
+    print(pd.DataFrame(table).to_string(index=False))
+    print("\nactually served (non-explore runs with a style), helpful rate with Wilson 95% intervals:")
+    for policy, rate in report["served"].items():
+        print(f"  {policy:<9} {_estimate(rate)}")
+    print(f"  {'uniform':<9} {_estimate(report['uniform_explore'])}  (the explore runs themselves)")
+
+
+def cmd_tune(args, settings: Settings) -> None:
+    from dataclasses import replace
+
+    from .whatif import NothingToCompute, tune
+
+    knobs = {k: getattr(args, k) for k in ("min_form_runs", "min_segment_runs", "min_family_runs",
+                                            "quality_min_success", "quality_max_edit", "ranking")
+             if getattr(args, k) is not None}
+    tuned_settings = replace(settings, **knobs)
+    try:
+        report = tune(_engine(settings), args.as_of, tuned_settings)
+    except NothingToCompute as exc:
+        raise CliError(str(exc)) from None
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+        return
+    s = report["settings"]
+    print(f"what-if snapshot as of {args.as_of} (nothing stored or published): min runs form {s['min_form_runs']}, "
+          f"segment {s['min_segment_runs']}, family {s['min_family_runs']}; quality min success "
+          f"{s['quality_min_success']}, max edit {s['quality_max_edit']}; ranking {s['ranking']}")
+    sides = [("stored", report["stored"]), ("what-if", report["tuned"])]
+    rows = []
+    for source in ("form", "segment", "family", "none"):
+        rows.append({"": source, **{name: (f"{side['coverage'][source]} ({side['coverage'][source + '_share']:.1%})"
+                                           if side else "-") for name, side in sides}})
+    rows.append({"": "covered", **{name: f"{side['coverage']['covered_share']:.1%}" if side else "-" for name, side in sides}})
+    rows.append({"": "served", **{name: side["served"] if side else "-" for name, side in sides}})
+    rows.append({"": "rejected", **{name: side["rejected"] if side else "-" for name, side in sides}})
+    for kind in ("ips", "snips"):
+        rows.append({"": f"{kind.upper()} helpful rate",
+                     **{name: _estimate(side["off_policy"][kind]) if side else "-" for name, side in sides}})
+    print(pd.DataFrame(rows).to_string(index=False))
+    c = report["vs_published"]
+    print(f"hints vs the published snapshot ({report['published_as_of'] or 'none published'}): {c['changed']} changed, "
+          f"{c['unchanged']} unchanged, {c['only_tuned']} new profiles, {c['only_published']} no longer in the window")
+
+
 def cmd_config(args, settings: Settings) -> None:
     print(configuration_table())
 
@@ -464,6 +542,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="re-publish a stored snapshot that passed its checks (a rollback)")
     p.add_argument("--as-of", type=_day, required=True)
     p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("evaluate", help="off-policy estimates from explore runs: each ranking's helpful rate, as of a day")
+    p.add_argument("--as-of", type=_day, required=True)
+    p.add_argument("--format", choices=("json", "table"), default="table")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("tune", help="the snapshot as of a day under other settings, without storing or publishing it")
+    p.add_argument("--as-of", type=_day, required=True)
+    p.add_argument("--min-form-runs", type=_bounded(int, 1, 10000), help="MIN_FORM_RUNS for this what-if")
+    p.add_argument("--min-segment-runs", type=_bounded(int, 1, 10000), help="MIN_SEGMENT_RUNS for this what-if")
+    p.add_argument("--min-family-runs", type=_bounded(int, 1, 100000), help="MIN_FAMILY_RUNS for this what-if")
+    p.add_argument("--quality-min-success", type=_bounded(float, 0.0, 1.0),
+                   help="COMPANION_AUTOFILL_QUALITY_MIN_SUCCESS for this what-if")
+    p.add_argument("--quality-max-edit", type=_bounded(float, 0.0, 1e6),
+                   help="COMPANION_AUTOFILL_QUALITY_MAX_EDIT for this what-if")
+    p.add_argument("--ranking", choices=RANKINGS, help="STYLEHINT_RANKING for this what-if")
+    p.add_argument("--format", choices=("json", "table"), default="table")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("profile", help="the served view of one form, as the extension's API returns it")
     p.add_argument("host")

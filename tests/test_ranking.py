@@ -1,7 +1,11 @@
 """SPEC 5: fallback levels and every ranking tie-break, without a database."""
 import pytest
 
-from stylehint_assets.domain.ranking import StyleStat, Thresholds, best_style, choose_hint, profile_segment
+from fractions import Fraction
+
+from stylehint_assets.domain.ranking import (
+    PRIOR_RUNS, StyleStat, Thresholds, best_style, choose_hint, profile_segment, with_prior,
+)
 
 
 def S(style, runs, helpful, edit_sum=0, edit_count=0, unhelpful=0):
@@ -107,3 +111,38 @@ def test_wilson_explanation_states_the_interval():
     assert c.preferred.gen_style_id == "steady"
     assert c.explanation() == ("steady chosen at form level (this form): best 95% Wilson lower bound 0.54 "
                                "(interval 0.54-0.62, 290/500 helpful) (no edit data) among 2 style(s) with 5+ runs.")
+
+
+# --- STYLEHINT_RANKING=beta: Beta posterior mean, prior from the segment (forms) ---------------
+
+def test_beta_reads_a_form_against_the_segment():
+    # at the form, "lucky" has 4/5 and "steady" 30/60; across the segment steady is far better
+    form = [S("lucky", 5, 4), S("steady", 60, 30)]
+    segment = [S("lucky", 400, 120), S("steady", 900, 450)]
+    assert choose_hint("greenhouse", "senior", form, segment, [], ranking="ratio").preferred.gen_style_id == "lucky"
+    beta = choose_hint("greenhouse", "senior", form, segment, [], ranking="beta")
+    assert beta.source == "form" and beta.preferred.gen_style_id == "steady"
+    # posterior = (30 + 100 * 0.5) / (60 + 100)
+    assert beta.preferred.posterior_ratio == Fraction(80, 160)
+    assert "posterior helpful rate 0.50 (30/60 helpful, prior 0.50 worth 100 runs)" in beta.explanation()
+
+
+def test_beta_form_prior_falls_back_to_the_family_then_to_the_form_itself():
+    form = [S("a", 5, 4), S("b", 50, 25)]
+    family = [S("a", 1000, 100), S("b", 1000, 600)]
+    no_segment = choose_hint("lever", None, form, [], family, ranking="beta")
+    assert no_segment.preferred.gen_style_id == "b"
+    assert no_segment.preferred.prior_helpful == Fraction(600, 1000) * PRIOR_RUNS
+    other = choose_hint("other", None, form, [], [], ranking="beta")       # no level above: own pooled ratio
+    pooled = Fraction(29, 55)
+    assert {s.gen_style_id: s.prior_helpful for s in other.tried[0].styles} == {"a": pooled * 100, "b": pooled * 100}
+
+
+def test_beta_keeps_levels_thresholds_and_tie_breaks():
+    # a style below MIN_FORM_RUNS is no candidate whatever its prior; the level choice is SPEC 5's
+    c = choose_hint("greenhouse", "intern", [S("a", 4, 4)], [S("a", 10, 9), S("b", 10, 2)], [], ranking="beta")
+    assert c.source == "segment" and c.preferred.gen_style_id == "a"
+    # equal posteriors: lowest mean edit chars wins, then the name
+    tie = best_style(with_prior([S("y", 10, 5, 300, 3), S("x", 10, 5, 100, 2)], ()), ranking="beta")
+    assert tie.gen_style_id == "x"
+    assert best_style(with_prior([S("zeta", 10, 5), S("alpha", 10, 5)], ()), ranking="beta").gen_style_id == "alpha"

@@ -141,6 +141,14 @@ def _choose_in_python(conn: Connection, as_of: date, thresholds: Thresholds, ran
     return rows
 
 
+def choose_style_hints(conn: Connection, as_of: date, thresholds: Thresholds, ranking: str = "ratio") -> list[dict[str, Any]]:
+    """One hint row per profile as of ``as_of``, chosen and not stored (``stylehint evaluate``
+    compares rankings on the same stats this way)."""
+    if ranking == "ratio":
+        return [dict(row) for row in conn.execute(choice_query(conn, as_of, thresholds)).mappings()]
+    return _choose_in_python(conn, as_of, thresholds, ranking)
+
+
 def build_style_hints(conn: Connection, as_of: date, lookback_days: int, thresholds: Thresholds,
                       ranking: str = "ratio") -> int:
     """Replace the hints as of ``as_of``: one row per profile, and the settings they were chosen
