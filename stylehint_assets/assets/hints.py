@@ -20,6 +20,7 @@ from ..metrics.push import push_run_series
 from ..store.snapshots import build_style_hints, publish
 from ..clock import utcnow
 from ..groups import HINTS_GROUP
+from . import catalog
 from .common import OWNERS, RETRY, as_of_day, preview
 from .profiles import form_profiles
 from .style_stats import family_style_stats, form_style_stats, segment_style_stats
@@ -32,6 +33,7 @@ STYLE_HINT_CHECKS = [
 
 
 @dg.asset(
+    **catalog.header("style_hints"),
     group_name=HINTS_GROUP,
     kinds={"pandas", "sql"},
     owners=OWNERS,
@@ -59,6 +61,7 @@ def style_hints(context: dg.AssetExecutionContext, store: LearningStore,
                 newest_partition_freshness(newest, as_of, utcnow(), settings.freshness_max_lag_hours)]
     return dg.MaterializeResult(
         metadata={
+            **catalog.row_count_metadata(context, store),
             "profiles": len(hints),
             **{f"share_{s}": dg.MetadataValue.float(round(float(cov[f"{s}_share"]), 4))
                for s in ("form", "segment", "family", "none")},
@@ -75,6 +78,7 @@ def style_hints(context: dg.AssetExecutionContext, store: LearningStore,
 
 
 @dg.asset(
+    **catalog.header("served_form_profiles"),
     group_name=HINTS_GROUP,
     kinds={"sql"},
     owners=OWNERS,
@@ -84,8 +88,9 @@ def style_hints(context: dg.AssetExecutionContext, store: LearningStore,
 )
 def served_form_profiles(context: dg.AssetExecutionContext, store: LearningStore,
                          settings: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
-    """The served table `form_profiles`: replaced with this day's profiles and hints in one
-    transaction, unless a newer snapshot is already published. Runs only when the hints'
+    """Writes table `form_profiles`, the served table the extension reads.
+
+    Replaced with this day's profiles and hints in one transaction, unless a newer snapshot is already published. Runs only when the hints'
     blocking checks pass, so a failed check leaves the previous snapshot served."""
     as_of = as_of_day(context)
     with store.transaction() as conn:
@@ -94,6 +99,7 @@ def served_form_profiles(context: dg.AssetExecutionContext, store: LearningStore
         context.log.info(f"not published: snapshot {result.current_as_of} is newer than {as_of}")
     push_run_series(store.engine, settings)   # run-level totals after the commit (SPEC 7); no-op without a Pushgateway
     return dg.MaterializeResult(metadata={
+        **catalog.row_count_metadata(context, store),
         "published": result.published,
         "profiles": result.profiles,
         "served": result.served,
