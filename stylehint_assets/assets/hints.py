@@ -1,5 +1,6 @@
 """Style hints as of a day (SPEC 5), their checks, and the publication of the served profiles."""
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import dagster as dg
@@ -20,6 +21,7 @@ from ..metrics.push import push_run_series
 from ..store.snapshots import build_style_hints, publish
 from ..clock import utcnow
 from ..groups import HINTS_GROUP
+from ..publish_freshness import served_snapshot_freshness
 from . import catalog
 from .common import OWNERS, RETRY, as_of_day, preview
 from .profiles import form_profiles
@@ -85,23 +87,27 @@ def style_hints(context: dg.AssetExecutionContext, store: LearningStore,
     partitions_def=daily_partitions,
     retry_policy=RETRY,
     deps=[style_hints, form_profiles],
+    freshness_policy=served_snapshot_freshness,
+    output_required=False,
 )
 def served_form_profiles(context: dg.AssetExecutionContext, store: LearningStore,
-                         settings: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
+                         settings: dg.ResourceParam[Settings]) -> Iterator[dg.MaterializeResult]:
     """Writes table `form_profiles`, the served table the extension reads.
 
-    Replaced with this day's profiles and hints in one transaction, unless a newer snapshot is already published. Runs only when the hints'
-    blocking checks pass, so a failed check leaves the previous snapshot served."""
+    Replaced with this day's profiles and hints in one transaction, unless a newer snapshot is
+    already published. Runs only when the hints' blocking checks pass, so a failed check leaves the previous snapshot served. A day that
+    publishes nothing (an older snapshot than the served one) is no materialization, so it
+    cannot make the served snapshot look fresh."""
     as_of = as_of_day(context)
     with store.transaction() as conn:
         result = publish(conn, as_of, utcnow(), context.run_id)
+    push_run_series(store.engine, settings)   # run-level totals after the commit (SPEC 7); no-op without a Pushgateway
     if not result.published:
         context.log.info(f"not published: snapshot {result.current_as_of} is newer than {as_of}")
-    push_run_series(store.engine, settings)   # run-level totals after the commit (SPEC 7); no-op without a Pushgateway
-    return dg.MaterializeResult(metadata={
+        return
+    yield dg.MaterializeResult(metadata={
         **catalog.row_count_metadata(context, store),
-        "published": result.published,
         "profiles": result.profiles,
         "served": result.served,
-        "published_as_of": str(as_of if result.published else result.current_as_of),
+        "published_as_of": str(as_of),
     })
