@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 from sqlalchemy import Column, Table
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import CompileError
 
 from resources import LearningStore
 from ..domain import impact as impact_rules, profiles as profile_rules, ranking
@@ -53,7 +54,7 @@ def _column_type(column: Column) -> str:
     """The column's SQL type as PostgreSQL spells it (the production store)."""
     try:
         return column.type.compile(dialect=postgresql.dialect()).lower()
-    except Exception:  # noqa: BLE001 - a type without a PostgreSQL spelling keeps its generic name
+    except CompileError:   # a type without a PostgreSQL spelling keeps its generic name
         return type(column.type).__name__.lower()
 
 
