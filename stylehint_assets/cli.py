@@ -154,12 +154,26 @@ def cmd_ingest(args, settings: Settings) -> None:
                                 source="stdin" if args.path == "-" else args.path, progress=_progress("ingest"))
     if sys.stderr.isatty():
         print(file=sys.stderr)
+    _report_arrival(report.days, "stdin" if args.path == "-" else args.path)
     if args.json:
         print(json.dumps(ingest_json(report)))
     else:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(report.rejected_by_reason.items())) or "none"
         print(f"accepted {report.accepted} (new {report.inserted}, changed {report.updated}, "
               f"unchanged {report.unchanged}), merged {report.merged}, rejected {report.rejected} ({reasons})")
+
+
+def _report_arrival(days, source: str) -> None:
+    """The events are committed whatever happens here: an instance that cannot be reached
+    costs the UI's arrival markers, not data, so it warns and the command still succeeds."""
+    from .data_arrival import report_event_arrival
+    from .runner import get_instance
+
+    try:
+        report_event_arrival(get_instance(), days, source)
+    except Exception as exc:  # noqa: BLE001 - any instance failure (RunFailed included) is only a warning
+        print(f"warning: events stored, but not reported to the Dagster instance: {str(exc).splitlines()[0]}",
+              file=sys.stderr)
 
 
 def _materialize(args, settings: Settings, as_of: date):

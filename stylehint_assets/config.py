@@ -160,6 +160,9 @@ KNOBS: tuple[Knob, ...] = (
     Knob("STYLEHINT_KPI_SEGMENT_RANGE", "kpi_segment_range", lambda t: tuple(float(x) for x in t.split("-", 1)), "lo-hi within 0-1",
          "WARN check: share of profiles with source segment inside this range.",
          lambda v: len(v) == 2 and 0 <= v[0] <= v[1] <= 1),
+    Knob("STYLEHINT_EXECUTOR", "executor", _choice("in_process", "multiprocess"), "in_process or multiprocess",
+         "How a run executes its steps: in_process (one process per run, see docs/operations.md) or multiprocess "
+         "(a process per step, independent steps in parallel)."),
     Knob("STYLEHINT_INGEST_BATCH_SIZE", "ingest_batch_size", int, "100-50000",
          "Records per ingest transaction.", _within(100, 50000)),
     Knob("STYLEHINT_ALERTMANAGER_URL", "alertmanager_url", _url, "http://127.0.0.1:9093",
@@ -217,6 +220,7 @@ class Settings:
     kpi_min_coverage: float = 0.8
     kpi_max_none: float = 0.2
     kpi_segment_range: tuple[float, float] = (0.25, 0.35)
+    executor: str = "in_process"
     ingest_batch_size: int = 5000
     alertmanager_url: str = ""
     alert_active_minutes: int = 240

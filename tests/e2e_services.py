@@ -1,4 +1,5 @@
-"""Real services for the end-to-end test: Alertmanager, dagster-webserver, dagster-daemon, Chromium.
+"""Real services for the end-to-end test: Alertmanager, the production Dagster topology (a gRPC
+code server, dagster-webserver and dagster-daemon on deploy/workspace.yaml), Chromium.
 
 Every process is started on a free loopback port with its own temp dirs, waited for with a
 bounded deadline, and stopped (terminate, then kill) when its context exits. Logs go to files
@@ -106,24 +107,38 @@ def alertmanager(work: Path):
         yield url
 
 
+def _code_server_serving(bin_dir: Path, port: int, env: dict[str, str]) -> bool:
+    return subprocess.run([str(bin_dir / "dagster"), "api", "grpc-health-check", "-h", "127.0.0.1", "-p", str(port)], env=env,
+                          capture_output=True, timeout=30).returncode == 0
+
+
 @contextmanager
 def dagster_services(home: Path, env: dict[str, str], work: Path):
-    """dagster-webserver and dagster-daemon on the instance in ``home`` (DAGSTER_HOME), this workspace."""
+    """The production topology on the instance in ``home`` (DAGSTER_HOME): a gRPC code server for
+    the stylehint location, and dagster-webserver and dagster-daemon loading it through
+    deploy/workspace.yaml, three processes."""
     work.mkdir(parents=True, exist_ok=True)
     bin_dir = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
-    env = {**env, "DAGSTER_HOME": str(home)}
+    grpc_port = free_port()
+    env = {**env, "DAGSTER_HOME": str(home), "DAGSTER_CODE_SERVER_HOST": "127.0.0.1",
+           "DAGSTER_CODE_SERVER_PORT": str(grpc_port)}
     port = int(env.get("STYLEHINT_UI_URL", "").rsplit(":", 1)[-1] or free_port())
-    workspace = str(ROOT / "workspace.yaml")
+    workspace = str(ROOT / "deploy/workspace.yaml")
+    code_args = [str(bin_dir / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(grpc_port),
+                 "-m", "stylehint_assets.definitions", "--location-name", "stylehint"]
     web_args = [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", workspace]
     daemon_args = [str(bin_dir / "dagster-daemon"), "run", "-w", workspace]
-    with process("webserver", web_args, work, env) as (web, web_log), \
-            process("daemon", daemon_args, work, env) as (daemon, daemon_log):
-        url = f"http://127.0.0.1:{port}"
-        wait_for("webserver answering", lambda: web.poll() is None and http_get(url + "/server_info")[0] == 200,
-                 timeout=120, log=web_log)
-        if daemon.poll() is not None:
-            raise RuntimeError(f"dagster-daemon exited:\n{tail(daemon_log)}")
-        yield url, web_log, daemon_log
+    with process("code-server", code_args, work, env) as (code, code_log):
+        wait_for("code server serving", lambda: code.poll() is None and _code_server_serving(bin_dir, grpc_port, env),
+                 timeout=120, interval=2, log=code_log)
+        with process("webserver", web_args, work, env) as (web, web_log), \
+                process("daemon", daemon_args, work, env) as (daemon, daemon_log):
+            url = f"http://127.0.0.1:{port}"
+            wait_for("webserver answering", lambda: web.poll() is None and http_get(url + "/server_info")[0] == 200,
+                     timeout=120, log=web_log)
+            if daemon.poll() is not None:
+                raise RuntimeError(f"dagster-daemon exited:\n{tail(daemon_log)}")
+            yield url, web_log, daemon_log
 
 
 def chromium(url: str, work: Path, screenshot: Path | None = None, budget_ms: int = 15000,

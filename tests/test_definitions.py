@@ -5,7 +5,7 @@ import dagster as dg
 import pytest
 
 from stylehint_assets.config import ConfigError, Settings
-from stylehint_assets.definitions import defs
+from stylehint_assets.definitions import build_definitions, defs
 from stylehint_assets.partitions import daily_partitions, lookback_window
 from stylehint_assets.schedules import scheduled_days, six_hourly_hints
 
@@ -93,3 +93,17 @@ def test_config_errors_never_echo_urls():
     with pytest.raises(ConfigError) as info:
         Settings.from_env({"STYLEHINT_ALERTMANAGER_URL": "ftp://user:" + "s3cret@host"})  # built, not a literal
     assert "s3cret" not in str(info.value) and "STYLEHINT_ALERTMANAGER_URL" in str(info.value)
+
+
+@pytest.mark.parametrize("choice", ["in_process", "multiprocess"])
+def test_the_executor_is_a_setting_and_in_process_by_default(choice):
+    assert Settings().executor == "in_process"
+    built = build_definitions(settings=Settings.from_env({"STYLEHINT_EXECUTOR": choice}))
+    assert built.executor.name == choice   # the jobs define none of their own, so they all use it
+    assert all(job.executor_def is None for job in built.jobs)
+    assert defs.executor.name == "in_process"
+
+
+def test_an_unknown_executor_is_refused_by_name():
+    with pytest.raises(ConfigError, match="STYLEHINT_EXECUTOR"):
+        Settings.from_env({"STYLEHINT_EXECUTOR": "celery"})

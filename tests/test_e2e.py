@@ -261,3 +261,26 @@ def test_chromium_shows_the_asset_graph(stack):
         target = ROOT / "docs/screenshots/asset-graph.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, target)
+
+
+LOCATION = """{ workspaceOrError { __typename ... on Workspace { locationEntries {
+  name displayMetadata { key value } } } } }"""
+COLUMNS_PAGE = "/assets/served_form_profiles"
+
+
+def test_the_location_is_served_by_the_code_server_and_the_asset_page_shows_its_columns(stack):
+    entries = graphql(stack, LOCATION)["workspaceOrError"]["locationEntries"]
+    assert [e["name"] for e in entries] == ["stylehint"]
+    shown = {m["key"]: m["value"] for m in entries[0]["displayMetadata"]}
+    assert shown.get("host") == "127.0.0.1" and shown.get("port"), shown   # a gRPC origin, not a module import
+
+    _require(CHROMIUM_BIN)
+    graphql(stack, "mutation { setNuxSeen }")
+    shot = stack["work"] / "asset-columns.png"
+    dom = chromium(stack["ui"] + COLUMNS_PAGE, stack["work"], screenshot=shot, window="1600,2200")
+    columns = [c.name for c in form_profiles.columns]
+    missing = [c for c in columns if c not in dom]
+    assert not missing, f"columns of form_profiles not on the asset page: {missing}"
+    assert "form_profiles" in dom and shot.stat().st_size > 10_000
+    if os.environ.get("STYLEHINT_SAVE_SCREENSHOT"):
+        shutil.copy(shot, ROOT / "docs/screenshots/asset-columns.png")

@@ -222,9 +222,10 @@ def test_outcomes_with_and_without_a_profile(engine, settings):
     assert value(parsed, "applylens_autofill_profile_edited_runs_total", profile_used="false") == 2
     assert value(parsed, "applylens_autofill_profile_edit_chars_total", profile_used="true") == 10
     assert value(parsed, "applylens_autofill_profile_edited_runs_total", profile_used="true") == 1
-    assert value(parsed, "applylens_autofill_profile_time_ms_count", profile_used="true") == 2
-    assert value(parsed, "applylens_autofill_profile_time_ms_sum", profile_used="false") == 40000 + 1
-    assert value(parsed, "applylens_autofill_profile_time_ms_bucket", profile_used="false", le="2500") == 1
+    assert value(parsed, "applylens_autofill_profile_time_seconds_count", profile_used="true") == 2
+    assert value(parsed, "applylens_autofill_profile_time_seconds_sum", profile_used="false") == pytest.approx(40 + 0.001)
+    assert value(parsed, "applylens_autofill_profile_time_seconds_bucket", profile_used="false", le="2.5") == 1
+    assert value(parsed, "applylens_autofill_profile_time_seconds_bucket", profile_used="false", le="60.0") == 2
     # the host-level series counted the late run when it was first stored, and never again
     assert value(parsed, "applylens_autofill_edit_chars_total") == 10 + 300 + 50
     assert value(parsed, "applylens_autofill_time_ms_sum") == 900 + 3000 + 40000 + 2000

@@ -42,7 +42,7 @@ SPEC_METRICS = {
 IMPACT_METRICS = {"applylens_autofill_impact_as_of_timestamp_seconds", "applylens_autofill_impact_runs",
                   "applylens_autofill_impact_sufficient"} | {
     f"applylens_autofill_impact_{name}{suffix}" for name in (
-        "success_ratio", "edit_chars_mean", "duration_p50_ms", "duration_p90_ms", "difference")
+        "success_ratio", "edit_chars_mean", "duration_p50_seconds", "duration_p90_seconds", "difference")
     for suffix in ("", "_low", "_high")}
 METRIC_NAME = re.compile(r"(?<![\w:])applylens_\w+")
 
@@ -220,3 +220,56 @@ def test_impact_dashboard_uses_exported_impact_gauges():
     assert exported == IMPACT_METRICS
     used = {name for file, _, expr in dashboard_queries() if file == "impact.json" for name in METRIC_NAME.findall(expr)}
     assert used and used <= exported
+
+
+# Series that move once per event: a dashboard shows them as a rate over Grafana's
+# $__rate_interval. The style-choice and profile series move once per publish (every 6 h), so
+# their panels keep windows tied to that cadence, as SPEC 7's queries do.
+PER_EVENT = re.compile(r"rate\((applylens_autofill_(?:runs|edit_chars|policy|profile_usage|profile_runs|profile_edit_chars|"
+                       r"profile_edited_runs)_total|applylens_autofill_(?:profile_)?time_\w+_bucket)\[([^\]]+)\]")
+RECORDING_NAME = re.compile(r"^[a-z_]+:(applylens_[a-z_]+):[a-z0-9_]+$")
+
+
+def test_recording_rules_are_named_level_metric_operations():
+    records = [rule["record"] for rule in rules() if "record" in rule]
+    assert records
+    for name in records:
+        match = RECORDING_NAME.match(name)
+        assert match, f"{name}: not level:metric:operations"
+        metric = match.group(1)
+        assert any(m.startswith(metric) for m in SPEC_METRICS), f"{name}: {metric} is not an exported metric"
+        assert "percent" not in name, f"{name}: ratios are 0-1"
+
+
+def test_ratio_rules_and_alerts_are_0_to_1():
+    for rule in rules():
+        if "ratio" in rule.get("record", ""):
+            assert not re.search(r"(?<![\w.])100\s*\*", rule["expr"]), rule["record"]
+    thresholds = {rule["alert"]: rule["expr"] for rule in alerts()}
+    assert "< 0.8" in thresholds["StylehintCoverageBelowTarget"]
+    assert ">= 0.2" in thresholds["StylehintNoneShareHigh"]
+    assert "< 0.25" in thresholds["StylehintSegmentShareOutOfRange"] and "> 0.35" in thresholds["StylehintSegmentShareOutOfRange"]
+
+
+def test_dashboards_rate_per_event_series_over_the_rate_interval():
+    checked = 0
+    spec_panels = {(file, title) for file, title, expr in dashboard_queries() if expr in SPEC_GRAFANA_QUERIES}
+    for file, title, expr in dashboard_queries():
+        if (file, title) in spec_panels:
+            continue   # SPEC 7's queries stay verbatim, and the queries beside them share their window
+        for _, window in PER_EVENT.findall(expr):
+            checked += 1
+            assert window == "$__rate_interval", f"{file} / {title}: {expr}"
+    assert checked >= 4
+
+
+def test_series_this_project_added_use_base_units():
+    from stylehint_assets.metrics.collector import COUNTERS, HISTOGRAMS
+    from stylehint_assets.domain.events import PROFILE_SOURCES
+    from stylehint_assets.domain.impact import gauge_samples
+
+    spec = {n.removesuffix("_bucket").removesuffix("_sum").removesuffix("_count") for n in SPEC_METRICS}
+    added = (set(COUNTERS) | set(HISTOGRAMS) | {n for n, _, _ in gauge_samples([], None, PROFILE_SOURCES)}) - spec
+    assert "applylens_autofill_profile_time_seconds" in added
+    for name in added:
+        assert not re.search(r"_(ms|milliseconds|percent)(_|$)", name), name

@@ -6,11 +6,13 @@ from resources import LearningStore
 from ..store import aggregates, impact
 from ..clock import utcnow
 from ..groups import EVENTS_GROUP
+from . import catalog
 from .common import DAILY_BACKFILL, OWNERS, RETRY, partition_days, preview
 from ..partitions import daily_partitions
 
 
 @dg.asset(
+    **catalog.header("autofill_events"),
     group_name=EVENTS_GROUP,
     kinds={"sql", "python"},
     owners=OWNERS,
@@ -28,6 +30,7 @@ def autofill_events(context: dg.AssetExecutionContext, store: LearningStore) -> 
     with store.connect() as conn:
         days = aggregates.day_summary(conn, start, end)
     return dg.MaterializeResult(metadata={
+        **catalog.row_count_metadata(context, store),
         "events": int(days["events"].sum()),
         "days_with_events": len(days),
         "forms": int(days["forms"].max()) if not days.empty else 0,
@@ -39,6 +42,7 @@ def autofill_events(context: dg.AssetExecutionContext, store: LearningStore) -> 
 
 
 @dg.asset(
+    **catalog.header("daily_event_partials"),
     group_name=EVENTS_GROUP,
     kinds={"sql"},
     owners=OWNERS,
@@ -54,10 +58,12 @@ def daily_event_partials(context: dg.AssetExecutionContext, store: LearningStore
     start, end = partition_days(context)
     with store.transaction() as conn:
         rows = aggregates.rebuild_daily_event_partials(conn, start, end, utcnow())
-    return dg.MaterializeResult(metadata={"rows": rows, "first_day": str(start), "last_day": str(end)})
+    return dg.MaterializeResult(metadata={**catalog.row_count_metadata(context, store),
+                                          "rows": rows, "first_day": str(start), "last_day": str(end)})
 
 
 @dg.asset(
+    **catalog.header("daily_field_map_counts"),
     group_name=EVENTS_GROUP,
     kinds={"sql"},
     owners=OWNERS,
@@ -72,10 +78,12 @@ def daily_field_map_counts(context: dg.AssetExecutionContext, store: LearningSto
     start, end = partition_days(context)
     with store.transaction() as conn:
         rows = aggregates.rebuild_daily_field_map_counts(conn, start, end)
-    return dg.MaterializeResult(metadata={"rows": rows, "first_day": str(start), "last_day": str(end)})
+    return dg.MaterializeResult(metadata={**catalog.row_count_metadata(context, store),
+                                          "rows": rows, "first_day": str(start), "last_day": str(end)})
 
 
 @dg.asset(
+    **catalog.header("daily_impact_partials"),
     group_name=EVENTS_GROUP,
     kinds={"sql"},
     owners=OWNERS,
@@ -92,5 +100,6 @@ def daily_impact_partials(context: dg.AssetExecutionContext, store: LearningStor
     start, end = partition_days(context)
     with store.transaction() as conn:
         cells, buckets = impact.rebuild_daily_impact_partials(conn, start, end)
-    return dg.MaterializeResult(metadata={"rows": cells, "bucket_rows": buckets, "first_day": str(start),
+    return dg.MaterializeResult(metadata={**catalog.row_count_metadata(context, store),
+                                          "rows": cells, "bucket_rows": buckets, "first_day": str(start),
                                           "last_day": str(end)})

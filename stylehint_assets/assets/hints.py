@@ -1,6 +1,7 @@
 """Style hints as of a day (SPEC 5), their checks, and the publication of the served profiles."""
 
 from collections import Counter
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
@@ -22,6 +23,8 @@ from ..store.retention import prune_snapshots
 from ..store.snapshots import publish
 from ..clock import utcnow
 from ..groups import HINTS_GROUP
+from ..publish_freshness import served_snapshot_freshness
+from . import catalog
 from .common import OWNERS, RETRY, as_of_day, preview
 from .profiles import form_profiles
 from .style_stats import family_style_stats, form_style_stats, segment_style_stats
@@ -34,6 +37,7 @@ STYLE_HINT_CHECKS = [
 
 
 @dg.asset(
+    **catalog.header("style_hints"),
     group_name=HINTS_GROUP,
     kinds={"pandas", "sql"},
     owners=OWNERS,
@@ -64,6 +68,7 @@ def style_hints(context: dg.AssetExecutionContext, store: LearningStore,
                 newest_partition_freshness(newest, as_of, utcnow(), settings.freshness_max_lag_hours)]
     return dg.MaterializeResult(
         metadata={
+            **catalog.row_count_metadata(context, store),
             "profiles": cov["profiles"],
             **{f"share_{s}": dg.MetadataValue.float(round(float(cov[f"{s}_share"]), 4))
                for s in ("form", "segment", "family", "none")},
@@ -80,32 +85,39 @@ def style_hints(context: dg.AssetExecutionContext, store: LearningStore,
 
 
 @dg.asset(
+    **catalog.header("served_form_profiles"),
     group_name=HINTS_GROUP,
     kinds={"sql"},
     owners=OWNERS,
     partitions_def=daily_partitions,
     retry_policy=RETRY,
     deps=[style_hints, form_profiles],
+    freshness_policy=served_snapshot_freshness,
+    output_required=False,
 )
 def served_form_profiles(context: dg.AssetExecutionContext, store: LearningStore,
-                         settings: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
-    """The served table `form_profiles`: replaced with this day's profiles and hints in one
-    transaction, unless a newer snapshot is already published. Runs only when the hints'
-    blocking checks pass, so a failed check leaves the previous snapshot served."""
+                         settings: dg.ResourceParam[Settings]) -> Iterator[dg.MaterializeResult]:
+    """Writes table `form_profiles`, the served table the extension reads.
+
+    Replaced with this day's profiles and hints in one transaction, unless a newer snapshot is
+    already published. Runs only when the hints' blocking checks pass, so a failed check leaves the previous snapshot served. A day that
+    publishes nothing (an older snapshot than the served one) is no materialization, so it
+    cannot make the served snapshot look fresh."""
     as_of = as_of_day(context)
     with store.transaction() as conn:
         result = publish(conn, as_of, utcnow(), context.run_id)
-    if not result.published:
-        context.log.info(f"not published: snapshot {result.current_as_of} is newer than {as_of}")
+    push_run_series(store.engine, settings)   # run-level totals after the commit (SPEC 7); no-op without a Pushgateway
     published_day = as_of if result.published else result.current_as_of
     with store.transaction() as conn:   # after the publish commits: retention never delays the served view
         pruned = prune_snapshots(conn, max(as_of, published_day or as_of), published_day,
                                  settings.snapshot_retention_days, settings.lookback_days)
-    push_run_series(store.engine, settings)   # run-level totals after the commit (SPEC 7); no-op without a Pushgateway
-    return dg.MaterializeResult(metadata={
-        "published": result.published,
+    if not result.published:
+        context.log.info(f"not published: snapshot {result.current_as_of} is newer than {as_of}")
+        return
+    yield dg.MaterializeResult(metadata={
+        **catalog.row_count_metadata(context, store),
         "profiles": result.profiles,
         "served": result.served,
-        "published_as_of": str(as_of if result.published else result.current_as_of),
+        "published_as_of": str(as_of),
         "snapshot_rows_pruned": sum(pruned.values()),
     })

@@ -7,11 +7,13 @@ from stylehint_assets.config import Settings
 from ..partitions import daily_partitions, lookback_window
 from ..store import impact
 from ..groups import IMPACT_GROUP
+from . import catalog
 from .common import OWNERS, RETRY, as_of_day, checked_window_days, preview
 from .events import daily_impact_partials
 
 
 @dg.asset(
+    **catalog.header("learning_impact"),
     group_name=IMPACT_GROUP,
     kinds={"sql", "python"},
     owners=OWNERS,
@@ -37,6 +39,7 @@ def learning_impact(context: dg.AssetExecutionContext, store: LearningStore,
     bad = _inconsistent(rows)
     verdicts = rows["verdict"].value_counts().to_dict() if not rows.empty else {}
     return dg.MaterializeResult(metadata={
+        **catalog.row_count_metadata(context, store),
         "rows": len(rows),
         "window": f"{start}..{end}",
         "insufficient_rows": int((~rows["sufficient"].astype(bool)).sum()) if not rows.empty else 0,

@@ -8,11 +8,13 @@ from stylehint_assets.config import Settings
 from ..partitions import daily_partitions, lookback_window
 from ..store.profile_figures import build_form_profiles, profile_summary
 from ..groups import HINTS_GROUP
+from . import catalog
 from .common import OWNERS, RETRY, as_of_day, checked_window_days, preview
 from .events import daily_event_partials, daily_field_map_counts
 
 
 @dg.asset(
+    **catalog.header("form_profiles"),
     group_name=HINTS_GROUP,
     kinds={"sql", "pandas"},
     owners=OWNERS,
@@ -25,7 +27,9 @@ from .events import daily_event_partials, daily_field_map_counts
 )
 def form_profiles(context: dg.AssetExecutionContext, store: LearningStore,
                   settings: dg.ResourceParam[Settings]) -> dg.MaterializeResult:
-    """Every (host, schema_hash) with an event in the window: canonical map (each selector's most
+    """Writes table `form_profile_snapshots` (one snapshot per as-of day), not `form_profiles`.
+
+    Every (host, schema_hash) with an event in the window: canonical map (each selector's most
     frequent semantic), success rate, mean edit chars and duration, runs, last seen, segment, and
     the quality guard's verdict. Kept per as-of day in `form_profile_snapshots`; the served
     table `form_profiles` is replaced by `served_form_profiles` when a snapshot is published."""
@@ -35,6 +39,7 @@ def form_profiles(context: dg.AssetExecutionContext, store: LearningStore,
         build_form_profiles(conn, as_of, start, end, settings.guard_policy)
         profiles, served, head = profile_summary(conn, as_of)
     return dg.MaterializeResult(metadata={
+        **catalog.row_count_metadata(context, store),
         "profiles": profiles,
         "served": served,
         "rejected": profiles - served,

@@ -6,6 +6,7 @@ from resources import LearningStore
 from ..partitions import daily_partitions, lookback_window
 from ..store import aggregates
 from ..groups import STATS_GROUP
+from . import catalog
 from .common import OWNERS, RETRY, as_of_day, checked_window_days, preview
 from .events import daily_event_partials
 
@@ -20,6 +21,7 @@ def _style_stats_asset(level: str) -> dg.AssetsDefinition:
     name = f"{level}_style_stats"
 
     @dg.asset(
+        **catalog.header(name),
         name=name,
         description=(f"{_DESCRIPTIONS[level]}: total runs, helpful, unhelpful, helpful ratio and mean effective "
                      "edit chars over the lookback window ending at the partition's day, added up from the "
@@ -39,6 +41,7 @@ def _style_stats_asset(level: str) -> dg.AssetsDefinition:
             rows = aggregates.rebuild_style_stats(conn, level, as_of, start, end)
             styles, runs, top = aggregates.style_stats_summary(conn, level, as_of)
         return dg.MaterializeResult(metadata={
+            **catalog.row_count_metadata(context, store),
             "rows": rows, "window": f"{start}..{end}", "styles": styles, "runs": runs, "preview": preview(top),
             "table": table.name,
         })

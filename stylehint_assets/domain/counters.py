@@ -28,10 +28,11 @@ AGG_RUNS = "applylens_autofill_agg_runs_total"
 MANUAL_PUBLISHES = "stylehint_manual_publishes_total"   # `stylehint publish --as-of D`: an operator's way back
 # Outcomes with vs without a profile (not in SPEC 7's table; additive, for the ops question
 # "does the Companion help?"): counted once the event says whether a profile was applied.
+# Series this project adds use base units: the time to fill in seconds (SPEC's time_ms stays).
 PROFILE_RUNS = "applylens_autofill_profile_runs_total"
 PROFILE_EDIT_CHARS = "applylens_autofill_profile_edit_chars_total"
 PROFILE_EDITED_RUNS = "applylens_autofill_profile_edited_runs_total"
-PROFILE_TIME_MS = "applylens_autofill_profile_time_ms"
+PROFILE_TIME = "applylens_autofill_profile_time_seconds"
 
 Increment = tuple[str, tuple[tuple[str, str], ...], float]
 
@@ -57,7 +58,14 @@ def _label_pairs(*pairs: tuple[str, Any]) -> tuple[tuple[str, str], ...]:
 # An increment before its labels are made canonical: (name, raw label pairs, delta). For a
 # histogram the name is the histogram's and the delta the observed value.
 RawIncrement = tuple[str, tuple[tuple[str, Any], ...], float]
-HISTOGRAMS = frozenset({TIME_MS, PROFILE_TIME_MS})
+HISTOGRAMS = frozenset({TIME_MS, PROFILE_TIME})
+# Each histogram observes duration_ms on the same bucket edges, in its own unit: the observed
+# value is multiplied by the scale, and ``le`` is the edge in that unit as Prometheus writes it.
+HISTOGRAM_SCALE = {TIME_MS: 1, PROFILE_TIME: 0.001}
+HISTOGRAM_BOUNDS = {
+    TIME_MS: tuple(str(b) for b in TIME_MS_BUCKETS) + ("+Inf",),
+    PROFILE_TIME: tuple(repr(b / 1000) for b in TIME_MS_BUCKETS) + ("+Inf",),
+}
 
 
 def _raw_increments(old: Mapping[str, Any] | None, new: Mapping[str, Any], host: str) -> Iterator[RawIncrement]:
@@ -82,7 +90,7 @@ def _raw_increments(old: Mapping[str, Any] | None, new: Mapping[str, Any], host:
         yield PROFILE_EDIT_CHARS, profile, new["effective_edit_chars"]
         yield PROFILE_EDITED_RUNS, profile, 1
     if both("duration_ms"):
-        yield PROFILE_TIME_MS, profile, new["duration_ms"]
+        yield PROFILE_TIME, profile, new["duration_ms"]
 
 
 def _bucket_index(ms: float) -> int:
@@ -106,16 +114,15 @@ class CounterBatch:
                 slots = self._observations.setdefault((name, pairs), [0.0] * (len(TIME_MS_BUCKETS) + 3))
                 slots[_bucket_index(delta)] += 1
                 slots[-2] += 1
-                slots[-1] += delta
+                slots[-1] += delta * HISTOGRAM_SCALE[name]
             else:
                 self._counters[(name, pairs)] += delta
 
     def increments(self) -> list[Increment]:
         out: list[Increment] = [(name, _label_pairs(*pairs), delta) for (name, pairs), delta in self._counters.items()]
-        bounds = [str(le) for le in TIME_MS_BUCKETS] + ["+Inf"]
         for (name, pairs), slots in self._observations.items():
             cumulative = 0.0
-            for le, n in zip(bounds, slots):
+            for le, n in zip(HISTOGRAM_BOUNDS[name], slots):
                 cumulative += n
                 if cumulative:
                     out.append((name + "_bucket", _label_pairs(*pairs, ("le", le)), cumulative))

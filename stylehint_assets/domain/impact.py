@@ -301,9 +301,11 @@ GAUGE_PREFIX = "applylens_autofill_impact_"
 GAUGE_VALUES = {  # metric -> gauge name (estimate; _low and _high carry the 95 % interval)
     "success_ratio": GAUGE_PREFIX + "success_ratio",
     "edit_chars_mean": GAUGE_PREFIX + "edit_chars_mean",
-    "duration_p50": GAUGE_PREFIX + "duration_p50_ms",
-    "duration_p90": GAUGE_PREFIX + "duration_p90_ms",
+    "duration_p50": GAUGE_PREFIX + "duration_p50_seconds",
+    "duration_p90": GAUGE_PREFIX + "duration_p90_seconds",
 }
+# learning_impact keeps durations in ms, as the events do; the gauges use base units (seconds).
+GAUGE_SCALE = {"duration_p50": 0.001, "duration_p90": 0.001}
 GAUGE_RUNS = GAUGE_PREFIX + "runs"
 GAUGE_DIFF = GAUGE_PREFIX + "difference"
 GAUGE_SUFFICIENT = GAUGE_PREFIX + "sufficient"
@@ -311,12 +313,13 @@ GAUGE_AS_OF = GAUGE_PREFIX + "as_of_timestamp_seconds"
 GAUGE_HELP = {
     GAUGE_AS_OF: "As-of day (00:00 UTC, Unix seconds) of the newest learning_impact partition the impact gauges come from.",
     GAUGE_RUNS: "Runs with (profile_used=true) or without a profile over the lookback window of the newest learning_impact partition.",
-    GAUGE_DIFF: "With minus without a profile (newest learning_impact partition); _low/_high: 95 % interval.",
+    GAUGE_DIFF: "With minus without a profile (newest learning_impact partition; durations in seconds); "
+                "_low/_high: 95 % interval.",
     GAUGE_SUFFICIENT: "1 when both sides have enough runs for the comparison to say something, else 0.",
     GAUGE_VALUES["success_ratio"]: "Share of runs with status ok, with vs without a profile; _low/_high: 95 % Wilson interval.",
     GAUGE_VALUES["edit_chars_mean"]: "Mean edited characters, with vs without a profile; _low/_high: 95 % t interval.",
-    GAUGE_VALUES["duration_p50"]: "Median time to fill (ms), with vs without a profile; _low/_high: 95 % order-statistic interval.",
-    GAUGE_VALUES["duration_p90"]: "p90 time to fill (ms), with vs without a profile; _low/_high: 95 % order-statistic interval.",
+    GAUGE_VALUES["duration_p50"]: "Median time to fill (seconds), with vs without a profile; _low/_high: 95 % order-statistic interval.",
+    GAUGE_VALUES["duration_p90"]: "p90 time to fill (seconds), with vs without a profile; _low/_high: 95 % order-statistic interval.",
 }
 
 
@@ -344,17 +347,18 @@ def gauge_samples(rows: Iterable[Mapping[str, Any]], as_of_epoch: float | None,
         if source not in labels_sources:
             continue
         metric = r["metric"]
+        scale = GAUGE_SCALE.get(metric, 1.0)
         for used, side in [("true", "with")] + ([("false", "without")] if source == "all" else []):
             if metric == "success_ratio" and r[f"{side}_n"] is not None:
                 figures[(GAUGE_RUNS, used, source)] = float(r[f"{side}_n"])
             for suffix, col in (("", "value"), ("_low", "low"), ("_high", "high")):
                 value = r[f"{side}_{col}"]
                 if value is not None:
-                    figures[(GAUGE_VALUES[metric] + suffix, used, source)] = float(value)
+                    figures[(GAUGE_VALUES[metric] + suffix, used, source)] = float(value) * scale
         comparisons[(GAUGE_SUFFICIENT, metric, source)] = 1.0 if r["sufficient"] else 0.0
         for suffix, col in (("", "diff"), ("_low", "diff_low"), ("_high", "diff_high")):
             if r[col] is not None:
-                comparisons[(GAUGE_DIFF + suffix, metric, source)] = float(r[col])
+                comparisons[(GAUGE_DIFF + suffix, metric, source)] = float(r[col]) * scale
     nan = float("nan")
     out: list[tuple[str, dict[str, str], float]] = [(GAUGE_AS_OF, {}, float(as_of_epoch or 0.0))]
     sides = [("true", s) for s in labels_sources] + [("false", "all")]

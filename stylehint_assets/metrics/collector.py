@@ -21,8 +21,8 @@ from sqlalchemy import Engine
 
 from ..config import Settings
 from ..domain.counters import (
-    AGG_RUNS, EDIT_CHARS, MANUAL_PUBLISHES, POLICY, PROFILE_EDIT_CHARS, PROFILE_EDITED_RUNS, PROFILE_RUNS, PROFILE_TIME_MS,
-    PROFILE_USAGE, PROFILES_REJECTED, PROFILES_UPDATED, RUNS, STYLE_CHOICE, TIME_MS, TIME_MS_BUCKETS,
+    AGG_RUNS, EDIT_CHARS, MANUAL_PUBLISHES, POLICY, PROFILE_EDIT_CHARS, PROFILE_EDITED_RUNS, PROFILE_RUNS, PROFILE_TIME,
+    PROFILE_USAGE, PROFILES_REJECTED, PROFILES_UPDATED, RUNS, STYLE_CHOICE, TIME_MS, HISTOGRAM_BOUNDS,
 )
 from ..domain.events import POLICIES, PROFILE_SOURCES, STATUSES
 from ..domain.hosts import OTHER
@@ -58,10 +58,9 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
     TIME_MS: ("Time to fill a form (duration_ms of learning events).", ("host",)),
-    PROFILE_TIME_MS: ("Time to fill a form, with vs without a profile.", ("profile_used", "profile_source")),
+    PROFILE_TIME: ("Time to fill a form in seconds, with vs without a profile.", ("profile_used", "profile_source")),
 }
 HISTOGRAM_PARTS = {h + part: h for h in HISTOGRAMS for part in ("_bucket", "_count", "_sum")}
-BUCKET_LABELS = tuple(str(b) for b in TIME_MS_BUCKETS) + ("+Inf",)
 
 Series = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -112,8 +111,8 @@ def known_series(settings: Settings) -> set[Series]:
         add(PROFILE_USAGE, profile_used=used, profile_source=source)
         add(PROFILE_EDIT_CHARS, profile_used=used, profile_source=source)
         add(PROFILE_EDITED_RUNS, profile_used=used, profile_source=source)
-        add(PROFILE_TIME_MS + "_count", profile_used=used, profile_source=source)
-        add(PROFILE_TIME_MS + "_sum", profile_used=used, profile_source=source)
+        add(PROFILE_TIME + "_count", profile_used=used, profile_source=source)
+        add(PROFILE_TIME + "_sum", profile_used=used, profile_source=source)
         for status in STATUSES:
             add(PROFILE_RUNS, profile_used=used, profile_source=source, status=status)
     return out
@@ -151,7 +150,7 @@ def build_families(totals: Iterable[tuple[str, dict[str, str], float]], publishe
         for key in keys:
             # Stored buckets are cumulative already (an observation moves every bucket with le >= it).
             buckets = [(le, values.get((name + "_bucket", tuple(sorted((*key, ("le", le))))), 0.0))
-                       for le in BUCKET_LABELS]
+                       for le in HISTOGRAM_BOUNDS[name]]
             as_dict = dict(key)
             histogram.add_metric([as_dict.get(k, "") for k in label_names], buckets,
                                  values.get((name + "_sum", key), 0.0))

@@ -154,14 +154,14 @@ def _profile_columns() -> list[Column]:
     return [
         Column("host_family", String(64), nullable=False),
         Column("segment_key", String(16)),
-        Column("runs", BigInteger, nullable=False),
-        Column("success_rate", Float, nullable=False),
+        Column("runs", BigInteger, nullable=False, comment="runs in the lookback window"),
+        Column("success_rate", Float, nullable=False, comment="share of runs with status ok (0-1)"),
         Column("avg_edit_chars", Float),
         Column("avg_duration_ms", BigInteger),
         Column("last_seen_at", DateTime, nullable=False),
-        Column("canonical_map", Json, nullable=False),
-        Column("served", Boolean, nullable=False),
-        Column("reject_reason", Text),
+        Column("canonical_map", Json, nullable=False, comment="selector -> its most frequent semantic"),
+        Column("served", Boolean, nullable=False, comment="passed the quality guard"),
+        Column("reject_reason", Text, comment="why the guard rejected it; null when served"),
     ]
 
 
@@ -181,7 +181,7 @@ style_hints = Table(
     Column("host_family", String(64), nullable=False),
     Column("segment_key", String(16)),
     Column("preferred_style_id", String(128)),
-    Column("source", String(16), nullable=False),
+    Column("source", String(16), nullable=False, comment="level that chose the style: form, segment, family, none"),
 )
 
 # What a day's hints were chosen with: the full hint (style_stats, explanation, levels tried) is
@@ -222,7 +222,7 @@ form_profiles = Table(
     *_profile_columns(),
     Column("preferred_style_id", String(128)),
     Column("source", String(16)),
-    Column("published_at", DateTime, nullable=False),
+    Column("published_at", DateTime, nullable=False, comment="when this snapshot was published"),
 )
 
 publish_state = Table(
