@@ -5,7 +5,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
@@ -71,16 +73,21 @@ def cmd_db_upgrade(args, settings: Settings) -> None:
 
 def cmd_ingest(args, settings: Settings) -> None:
     from .domain.records import read_records
-    from .store.ingest import ingest_records
+    from .ingest import ingest_records
 
     engine = _engine(settings)
     try:
         stream = sys.stdin.buffer if args.path == "-" else open(args.path, "rb")
     except OSError as exc:
         raise CliError(f"cannot open {args.path}: {exc.strerror}") from None
-    with stream:
-        report = ingest_records(engine, read_records(stream), settings=settings,
-                                source="stdin" if args.path == "-" else args.path, progress=_progress("ingest"))
+    stop = threading.Event()   # Ctrl-C: commit what was read, then exit 130
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        with stream:
+            report = ingest_records(engine, read_records(stream), settings=settings, stop=stop,
+                                    source="stdin" if args.path == "-" else args.path, progress=_progress("ingest"))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     if args.json:
@@ -89,6 +96,8 @@ def cmd_ingest(args, settings: Settings) -> None:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(report.rejected_by_reason.items())) or "none"
         print(f"accepted {report.accepted} (new {report.inserted}, changed {report.updated}, "
               f"unchanged {report.unchanged}), merged {report.merged}, rejected {report.rejected} ({reasons})")
+    if report.interrupted:
+        raise KeyboardInterrupt(f"interrupted: committed the {report.accepted + report.rejected} records read so far")
 
 
 def _materialize(settings: Settings, as_of: date):
@@ -119,7 +128,7 @@ def cmd_materialize(args, settings: Settings) -> None:
 
 def cmd_demo(args, settings: Settings) -> None:
     from .domain.records import Record
-    from .store.ingest import ingest_records
+    from .ingest import ingest_records
     from .synthetic import generate_events
 
     end = args.end_day or _today()
@@ -353,8 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, ConfigError) as exc:
         print(f"stylehint: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("stylehint: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"stylehint: {exc or 'interrupted'}", file=sys.stderr)
         return 130
     except Exception as exc:  # one clear line, no traceback, unless -v
         if args.verbose:
