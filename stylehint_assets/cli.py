@@ -77,17 +77,20 @@ def cmd_ingest(args, settings: Settings) -> None:
 
     engine = _engine(settings)
     try:
-        stream = sys.stdin.buffer if args.path == "-" else open(args.path, "rb")
+        # stdin through a reader of its own: after Ctrl-C the reader thread may still be blocked
+        # in it, and the interpreter's shutdown must not wait for sys.stdin's lock.
+        stream = open(sys.stdin.fileno(), "rb", closefd=False) if args.path == "-" else open(args.path, "rb")
     except OSError as exc:
         raise CliError(f"cannot open {args.path}: {exc.strerror}") from None
     stop = threading.Event()   # Ctrl-C: commit what was read, then exit 130
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        with stream:
-            report = ingest_records(engine, read_records(stream), settings=settings, stop=stop,
-                                    source="stdin" if args.path == "-" else args.path, progress=_progress("ingest"))
+        report = ingest_records(engine, read_records(stream), settings=settings, stop=stop,
+                                source="stdin" if args.path == "-" else args.path, progress=_progress("ingest"))
     finally:
         signal.signal(signal.SIGINT, previous)
+        if args.path != "-":   # stdin stays open: after Ctrl-C its reader may still be blocked in it
+            stream.close()
     if sys.stderr.isatty():
         print(file=sys.stderr)
     if args.json:

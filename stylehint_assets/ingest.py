@@ -97,12 +97,24 @@ def _occurrence_key(raw: str) -> int:
     return int.from_bytes(hashlib.blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
 
 
+# PEP 249 classes of errors that a value can cause, by name: the COPY path raises the driver's
+# own (psycopg2 or psycopg 3) exceptions, not SQLAlchemy's wrappers.
+_VALUE_ERRORS = frozenset({"DataError", "IntegrityError", "InternalError", "ProgrammingError", "NotSupportedError",
+                           "InterfaceError"})
+
+
 def _record_level(exc: BaseException) -> bool:
     """Errors that one record's values can cause (the database refused a value, or it cannot be
     encoded); a lost connection or a full disk is not one, and stops the ingest."""
     if isinstance(exc, sa_exc.DBAPIError):
-        return not (exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError))
-    return isinstance(exc, (sa_exc.StatementError, ValueError, TypeError, OverflowError, RecursionError))
+        if exc.connection_invalidated:
+            return False
+        exc = exc.orig or exc
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if "OperationalError" in names:
+        return False
+    return bool(names & _VALUE_ERRORS) or isinstance(
+        exc, (sa_exc.StatementError, ValueError, TypeError, OverflowError, RecursionError))
 
 
 _END = object()
@@ -164,7 +176,7 @@ def ingest_records(
             if not valid or not _record_level(exc):
                 raise
             if len(valid) == 1:   # the culprit: quarantined with the database's reason
-                log.warning("record refused by the store", extra={"line_no": valid[0][0].line_no})
+                log.info("record refused by the store", extra={"line_no": valid[0][0].line_no})
                 store([], rejected + [(valid[0][0], Rejection("unstorable", one_line(exc)))], batch_received)
                 return
             half = len(valid) // 2
@@ -200,7 +212,7 @@ def ingest_records(
                 deadline = None
                 while len(valid) + len(rejected) < settings.ingest_batch_size:
                     if stop is not None and stop.is_set():
-                        report.interrupted = ended = True
+                        ended = True
                         break
                     wait = POLL_SECONDS if deadline is None else min(POLL_SECONDS, deadline - time.monotonic())
                     try:
@@ -233,6 +245,7 @@ def ingest_records(
                     progress(report)
     finally:
         halt.set()
+    report.interrupted = stop is not None and stop.is_set()
     refresh_planner_statistics(engine, report.inserted)
     log.info("ingest done", extra={"report": report.as_json(), "interrupted": report.interrupted})
     return report

@@ -92,12 +92,13 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _event_record(line_no: int, event: Any, inherited: dict[str, Any]) -> Record:
+def _event_record(line_no: int, event: Any, inherited: dict[str, Any], check: bool = True) -> Record:
     """One payload event with the payload's host/schema_hash; its raw text (which a content id
-    is computed from) is the event as inherited, so equal events of two forms stay distinct."""
+    is computed from) is the event as inherited, so equal events of two forms stay distinct.
+    ``check=False`` skips the walk of ``inspect`` where the text showed it cannot find anything."""
     if isinstance(event, dict) and inherited:
         event = {**inherited, **{k: v for k, v in event.items() if v is not None or k not in inherited}}
-    problem = inspect(event)
+    problem = inspect(event) if check else None
     try:
         raw = _dumps(event) if problem is None else ""
     except (ValueError, TypeError, RecursionError) as exc:
@@ -110,11 +111,17 @@ def _event_record(line_no: int, event: Any, inherited: dict[str, Any]) -> Record
     return Record(line_no, raw, value=event)
 
 
-def _expand(value: Any, line_no: int, raw: str) -> Iterator[Record]:
-    """A sync payload yields its events (inheriting host/schema_hash); a list yields its items."""
+def _suspicious(text: str) -> bool:
+    """Whether ``inspect`` could find anything in this text (a walk costs a pass over the record)."""
+    return "\\u" in text or text.count("{") + text.count("[") > MAX_DEPTH
+
+
+def _expand(value: Any, line_no: int, raw: str, check: bool = True) -> Iterator[Record]:
+    """A sync payload yields its events (inheriting host/schema_hash); a list yields its items.
+    Each record is inspected on its own, so one deep event rejects that event, not its payload."""
     if isinstance(value, list):
         for item in value:
-            yield from _expand(item, line_no, _dumps(item))
+            yield from _expand(item, line_no, _dumps(item), check)
         return
     if isinstance(value, dict) and "events" in value:
         events = value["events"]
@@ -123,9 +130,10 @@ def _expand(value: Any, line_no: int, raw: str) -> Iterator[Record]:
             return
         inherited = {k: value[k] for k in ("host", "schema_hash") if value.get(k) is not None}
         for event in events:
-            yield _event_record(line_no, event, inherited)
+            yield _event_record(line_no, event, inherited, check)
         return
-    yield Record(line_no, raw, value=value)
+    problem = inspect(value) if check else None
+    yield Record(line_no, raw, value=value) if problem is None else Record(line_no, raw, rejection=problem)
 
 
 def _decode(line_no: int, line: bytes) -> Record | None:
@@ -145,11 +153,6 @@ def _decode(line_no: int, line: bytes) -> Record | None:
         return Record(line_no, text, rejection=Rejection("too_deep", f"nested deeper than {MAX_DEPTH} levels"))
     except ValueError as exc:
         return Record(line_no, text, rejection=Rejection("bad_json", one_line(exc)))
-    # The walk costs a pass over the record: only when it could find something.
-    if "\\u" in text or text.count("{") + text.count("[") > MAX_DEPTH:
-        problem = inspect(value)
-        if problem is not None:
-            return Record(line_no, text, rejection=problem)
     return Record(line_no, text, value=value)
 
 
@@ -434,4 +437,4 @@ def read_records(stream: BinaryIO | Iterable[bytes]) -> Iterator[Record]:
         if record.rejection:
             yield record
         else:
-            yield from _expand(record.value, line_no, record.raw)
+            yield from _expand(record.value, line_no, record.raw, _suspicious(record.raw))
