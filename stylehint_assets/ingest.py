@@ -208,7 +208,7 @@ def ingest_records(
             while not ended:
                 valid: list[tuple[Record, dict[str, Any]]] = []
                 rejected: list[tuple[Record, Rejection]] = []
-                batch_received = received_at or utcnow()
+                batch_received = received_at
                 deadline = None
                 while len(valid) + len(rejected) < settings.ingest_batch_size:
                     if stop is not None and stop.is_set():
@@ -226,7 +226,8 @@ def ingest_records(
                         break
                     if isinstance(item, BaseException):
                         raise item
-                    if deadline is None:
+                    if deadline is None:   # the batch's first record: its receipt time and commit time
+                        batch_received = batch_received or utcnow()
                         deadline = time.monotonic() + settings.ingest_commit_seconds
                     try:
                         valid.append((item, validated(item, batch_received)))
