@@ -36,7 +36,9 @@ from .store.ingest import BatchResult, assigned_event_id, quarantine, refresh_pl
 log = logging.getLogger(__name__)
 
 INGEST_GC_GEN0 = 50_000   # allocations between young collections while ingesting (Python's default: 700)
-READ_AHEAD = 20_000       # decoded records the reader may hold beyond the batch being validated
+READ_AHEAD = 1_000        # decoded records the reader may hold beyond the batch being validated
+READ_AHEAD_BYTES = 8 << 20   # ... and their raw text at most this much
+MAX_BATCH_BYTES = 16 << 20   # a batch commits at this much raw text too: 5,000 records near 1 MiB are 5 GB
 POLL_SECONDS = 0.25       # how often a waiting ingest looks at the clock and at ``stop``
 
 
@@ -120,27 +122,40 @@ def _record_level(exc: BaseException) -> bool:
 _END = object()
 
 
-def _read_ahead(records: Iterable[Record], halt: threading.Event) -> queue.SimpleQueue:
+class _ReadAhead:
     """Records decoded by a daemon thread into a queue (ending with ``_END``, or the exception
-    the input raised), at most about READ_AHEAD ahead of the consumer."""
-    out: queue.SimpleQueue = queue.SimpleQueue()
+    the input raised), at most about READ_AHEAD records or READ_AHEAD_BYTES ahead of ``get``."""
 
-    def run() -> None:
+    def __init__(self, records: Iterable[Record], halt: threading.Event):
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.put_bytes = self.got_bytes = 0     # each written by one thread only
+        self.records, self.halt = records, halt
+        threading.Thread(target=self._run, name="stylehint-ingest-reader", daemon=True).start()
+
+    def get(self, timeout: float) -> Any:
+        item = self.queue.get(timeout=timeout)
+        if isinstance(item, Record):
+            self.got_bytes += len(item.raw)
+        return item
+
+    def _full(self) -> bool:
+        return self.queue.qsize() > READ_AHEAD or self.put_bytes - self.got_bytes > READ_AHEAD_BYTES
+
+    def _run(self) -> None:
+        out = self.queue
         try:
-            for n, record in enumerate(records):
+            for n, record in enumerate(self.records):
+                self.put_bytes += len(record.raw)
                 out.put(record)
-                if n % 1000 == 0:
-                    while out.qsize() > READ_AHEAD and not halt.is_set():
-                        time.sleep(0.005)
-                    if halt.is_set():
+                if n % 64 == 0 or len(record.raw) > 65536:
+                    while self._full() and not self.halt.is_set():
+                        time.sleep(0.002)
+                    if self.halt.is_set():
                         return
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             out.put(exc)
             return
         out.put(_END)
-
-    threading.Thread(target=run, name="stylehint-ingest-reader", daemon=True).start()
-    return out
 
 
 def ingest_records(
@@ -164,7 +179,7 @@ def ingest_records(
     seen: set[str] = set()
     occurrences: Counter = Counter()
     halt = threading.Event()
-    incoming = _read_ahead(records, halt)
+    incoming = _ReadAhead(records, halt)
 
     def store(valid: list[tuple[Record, dict[str, Any]]], rejected: list[tuple[Record, Rejection]],
               batch_received: datetime) -> None:
@@ -210,7 +225,8 @@ def ingest_records(
                 rejected: list[tuple[Record, Rejection]] = []
                 batch_received = received_at
                 deadline = None
-                while len(valid) + len(rejected) < settings.ingest_batch_size:
+                size = 0
+                while len(valid) + len(rejected) < settings.ingest_batch_size and size < MAX_BATCH_BYTES:
                     if stop is not None and stop.is_set():
                         ended = True
                         break
@@ -226,6 +242,7 @@ def ingest_records(
                         break
                     if isinstance(item, BaseException):
                         raise item
+                    size += len(item.raw)
                     if deadline is None:   # the batch's first record: its receipt time and commit time
                         batch_received = batch_received or utcnow()
                         deadline = time.monotonic() + settings.ingest_commit_seconds
