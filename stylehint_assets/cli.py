@@ -85,7 +85,7 @@ def cmd_ingest(args, settings: Settings) -> None:
     stop = threading.Event()   # Ctrl-C: commit what was read, then exit 130
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        report = ingest_records(engine, read_records(stream), settings=settings, stop=stop,
+        report = ingest_records(engine, read_records(stream), settings=settings, stop=stop, live=args.path == "-",
                                 source="stdin" if args.path == "-" else args.path, progress=_progress("ingest"))
     finally:
         signal.signal(signal.SIGINT, previous)
