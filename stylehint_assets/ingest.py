@@ -243,6 +243,8 @@ def ingest_records(
                     if stop is not None and stop.is_set():
                         ended = True
                         break
+                    if deadline is not None and time.monotonic() >= deadline:
+                        break               # a slow input: commit what has waited long enough
                     wait = POLL_SECONDS if deadline is None else min(POLL_SECONDS, deadline - time.monotonic())
                     try:
                         item = incoming.get(timeout=max(wait, 0.0))

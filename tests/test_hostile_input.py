@@ -176,7 +176,7 @@ def test_receipt_time_is_taken_per_batch(engine, settings):
             yield Record(i + 1, "", value={"event_id": f"r{i}", "host": "a.lever.co", "schema_hash": "f"})
             time.sleep(1.2)
 
-    ingest_records(engine, slow(), settings=dataclasses.replace(settings, ingest_commit_seconds=0.5))
+    ingest_records(engine, slow(), settings=dataclasses.replace(settings, ingest_commit_seconds=0.5), live=True)
     with engine.connect() as conn:
         got = conn.execute(select(autofill_events.c.received_at).order_by(autofill_events.c.event_id)).scalars().all()
     assert len(got) == 3 and got[0] < got[1] < got[2]
