@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 
 from sqlalchemy import func, select, text
@@ -197,3 +196,24 @@ def test_payload_events_without_id_get_distinct_ids_per_form(engine, settings):
         got = conn.execute(select(autofill_events.c.schema_hash, autofill_events.c.event_id)).all()
     assert sorted(h for h, _ in got) == ["form-a", "form-b"]
     assert len({eid for _, eid in got}) == 2
+
+
+def test_a_streamed_payload_inherits_host_and_schema_that_follow_its_events(monkeypatch):
+    """Over the record limit, a payload is parsed event by event; one whose host and schema_hash
+    come after the events spools them until the end, and one oversize or deep event is rejected alone."""
+    import io
+
+    import stylehint_assets.domain.records as records
+
+    monkeypatch.setattr(records, "MAX_RECORD_BYTES", 300)
+    events = [{"event_id": f"s{i}", "pad": "x" * 40} for i in range(20)]
+    late = json.dumps({"events": events, "host": "a.lever.co", "schema_hash": "late"}).encode()
+    got = list(records.read_records(io.BytesIO(late + b"\n" + b'{"event_id": "next"}\n')))
+    assert [(r.value["event_id"], r.value.get("host"), r.value.get("schema_hash")) for r in got[:20]] == \
+        [(f"s{i}", "a.lever.co", "late") for i in range(20)]
+    assert [r.line_no for r in got] == [1] * 20 + [2] and got[20].value == {"event_id": "next"}
+    mixed = (b'{"host": "a.lever.co", "schema_hash": "m", "events": [{"event_id": "ok1", "pad": "' + b"y" * 200
+             + b'"}, {"event_id": "huge", "pad": "' + b"z" * 400 + b'"}, {"x": ' + b"[" * 70 + b"]" * 70
+             + b'}, {"event_id": "ok2", "pad": "' + b"y" * 200 + b'"}]}\n')
+    got = list(records.read_records(io.BytesIO(mixed)))
+    assert [r.rejection.code if r.rejection else r.value["event_id"] for r in got] == ["ok1", "too_large", "too_deep", "ok2"]
