@@ -189,7 +189,6 @@ def ingest_records(
     Returns the report, whose ``days`` are the event days that changed."""
     settings = settings or Settings.from_env()
     report = IngestReport()
-    seen: set[str] = set()
     occurrences: Counter = Counter()
     halt = threading.Event()
     incoming = _ReadAhead(records, halt) if live else _Direct(records)
@@ -198,7 +197,7 @@ def ingest_records(
               batch_received: datetime) -> None:
         try:
             with engine.begin() as conn:
-                result = write_batch(conn, valid, batch_received, settings, seen) if valid else BatchResult()
+                result = write_batch(conn, valid, batch_received, settings) if valid else BatchResult()
                 quarantine(conn, rejected + result.rejected, batch_received, source)
         except Exception as exc:  # noqa: BLE001 - sorted into record-level or not just below
             if not valid or not _record_level(exc):
@@ -211,7 +210,6 @@ def ingest_records(
             store(valid[:half], rejected, batch_received)
             store(valid[half:], [], batch_received)
             return
-        seen.update(result.ids)
         report.add(result, len(valid) - len(result.rejected), rejected + result.rejected)
 
     def validated(record: Record, batch_received: datetime) -> dict[str, Any]:

@@ -40,7 +40,6 @@ class BatchResult:
     unchanged: int = 0
     merged: int = 0
     days: set = field(default_factory=set)
-    ids: set = field(default_factory=set)
     rejected: list = field(default_factory=list)   # (record, Rejection) found while deriving
 
 
@@ -79,11 +78,11 @@ def _change_stamp(conn: Connection, received_at: datetime) -> datetime:
 
 
 def write_batch(conn: Connection, batch: list[tuple[Record, dict[str, Any]]], received_at: datetime,
-                settings: Settings, seen: set[str]) -> BatchResult:
+                settings: Settings) -> BatchResult:
     """Merge and store one batch of validated records (all in ``conn``'s transaction).
 
-    ``seen`` (event ids of earlier batches of this input) is only read: the ids this batch adds
-    come back in the result, to be added once the transaction has committed."""
+    A record merges when its id is stored (by an earlier ingest, or an earlier batch of this
+    one: batches commit in order) or came earlier in this batch; no set of ids grows with the input."""
     _lock(conn)
     result = BatchResult()
     changed_at = _change_stamp(conn, received_at)
@@ -98,9 +97,8 @@ def write_batch(conn: Connection, batch: list[tuple[Record, dict[str, Any]]], re
         except Exception as exc:  # noqa: BLE001 - any failure of one record is that record's rejection
             result.rejected.append((record, Rejection("not_derivable", one_line(exc))))
             continue
-        if eid in seen or eid in result.ids or base is not None:
+        if base is not None:
             result.merged += 1
-        result.ids.add(eid)
 
     inserts, updates = [], []
     counters = CounterBatch()   # summed per series here, not per event in SQL
