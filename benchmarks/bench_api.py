@@ -176,7 +176,7 @@ def _publish(url: str, events: int) -> list[list[str]]:
     from stylehint_assets.domain.records import Record
     from stylehint_assets.runner import materialize_as_of
     from stylehint_assets.store.engine import get_engine, upgrade
-    from stylehint_assets.store.ingest import ingest_records
+    from stylehint_assets.ingest import ingest_records
     from stylehint_assets.store.schema import form_profiles
     from stylehint_assets.synthetic import generate_events
 

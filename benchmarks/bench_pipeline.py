@@ -89,7 +89,7 @@ def _peak_mb() -> float:
 def _phase_ingest(args) -> dict:
     from stylehint_assets.domain.records import read_records
     from stylehint_assets.store.engine import get_engine, upgrade
-    from stylehint_assets.store.ingest import ingest_records
+    from stylehint_assets.ingest import ingest_records
 
     engine = get_engine(args.database_url)
     upgrade(engine)

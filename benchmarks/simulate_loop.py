@@ -57,7 +57,7 @@ from stylehint_assets.domain.coverage import coverage  # noqa: E402
 from stylehint_assets.domain.records import Record  # noqa: E402
 from stylehint_assets.store import aggregates  # noqa: E402
 from stylehint_assets.store.engine import get_engine, upgrade  # noqa: E402
-from stylehint_assets.store.ingest import ingest_records  # noqa: E402
+from stylehint_assets.ingest import ingest_records  # noqa: E402
 from stylehint_assets.store.schema import form_profiles, style_hints  # noqa: E402
 from stylehint_assets.store.snapshots import publish  # noqa: E402
 from stylehint_assets.synthetic import DEFAULT_STYLE, SEGMENTS, STYLES, TITLES, make_world  # noqa: E402

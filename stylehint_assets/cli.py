@@ -6,7 +6,9 @@ import json
 import logging
 import os
 import shlex
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
@@ -142,16 +144,24 @@ def cmd_db_current(args, settings: Settings) -> None:
 
 def cmd_ingest(args, settings: Settings) -> None:
     from .domain.records import read_records
-    from .store.ingest import ingest_records
+    from .ingest import ingest_records
 
     engine = _engine(settings)
     try:
-        stream = sys.stdin.buffer if args.path == "-" else open(args.path, "rb")
+        # stdin through a reader of its own: after Ctrl-C the reader thread may still be blocked
+        # in it, and the interpreter's shutdown must not wait for sys.stdin's lock.
+        stream = open(sys.stdin.fileno(), "rb", closefd=False) if args.path == "-" else open(args.path, "rb")
     except OSError as exc:
         raise CliError(f"cannot open {args.path}: {exc.strerror}") from None
-    with stream:
-        report = ingest_records(engine, read_records(stream), settings=settings,
+    stop = threading.Event()   # Ctrl-C: commit what was read, then exit 130
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        report = ingest_records(engine, read_records(stream), settings=settings, stop=stop, live=args.path == "-",
                                 source="stdin" if args.path == "-" else args.path, progress=_progress("ingest"))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if args.path != "-":   # stdin stays open: after Ctrl-C its reader may still be blocked in it
+            stream.close()
     if sys.stderr.isatty():
         print(file=sys.stderr)
     _report_arrival(report.days, "stdin" if args.path == "-" else args.path)
@@ -161,6 +171,8 @@ def cmd_ingest(args, settings: Settings) -> None:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(report.rejected_by_reason.items())) or "none"
         print(f"accepted {report.accepted} (new {report.inserted}, changed {report.updated}, "
               f"unchanged {report.unchanged}), merged {report.merged}, rejected {report.rejected} ({reasons})")
+    if report.interrupted:
+        raise KeyboardInterrupt(f"interrupted: committed the {report.accepted + report.rejected} records read so far")
 
 
 def _report_arrival(days, source: str) -> None:
@@ -245,8 +257,8 @@ def _embedded_store(url: str) -> bool:
 
 def cmd_demo(args, settings: Settings) -> None:
     from .domain.records import Record
+    from .ingest import ingest_records
     from .store.engine import safe_url
-    from .store.ingest import ingest_records
     from .synthetic import generate_events
 
     if not _embedded_store(settings.database_url) and not args.force:
@@ -629,8 +641,8 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, ConfigError) as exc:
         print(f"stylehint: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("stylehint: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"stylehint: {exc or 'interrupted'}", file=sys.stderr)
         return 130
     except Exception as exc:  # one clear line, no traceback, unless -v
         if args.verbose:

@@ -165,6 +165,12 @@ KNOBS: tuple[Knob, ...] = (
          "(a process per step, independent steps in parallel)."),
     Knob("STYLEHINT_INGEST_BATCH_SIZE", "ingest_batch_size", int, "100-50000",
          "Records per ingest transaction.", _within(100, 50000)),
+    Knob("STYLEHINT_INGEST_COMMIT_SECONDS", "ingest_commit_seconds", float, "0.5-60",
+         "A slow stream (stdin) commits what it has read at least this often, even below a full batch.",
+         _within(0.5, 60)),
+    Knob("STYLEHINT_MAX_SELECTORS_PER_MAP", "max_selectors_per_map", int, "10-100000",
+         "A record whose suggested_map or final_map has more selectors is rejected (too_many_selectors).",
+         _within(10, 100000)),
     Knob("STYLEHINT_ALERTMANAGER_URL", "alertmanager_url", _url, "http://127.0.0.1:9093",
          "Alertmanager for failed checks and runs; empty disables alert posting. No credentials in the URL (refused)."),
     Knob("STYLEHINT_ALERT_ACTIVE_MINUTES", "alert_active_minutes", int, "5-10080",
@@ -222,6 +228,8 @@ class Settings:
     kpi_segment_range: tuple[float, float] = (0.25, 0.35)
     executor: str = "in_process"
     ingest_batch_size: int = 5000
+    ingest_commit_seconds: float = 2.0
+    max_selectors_per_map: int = 500
     alertmanager_url: str = ""
     alert_active_minutes: int = 240
     pushgateway_url: str = ""

@@ -16,7 +16,10 @@ from stylehint_assets.store.engine import get_engine, upgrade
 from stylehint_assets.store.schema import metadata, publish_state
 from stylehint_assets.config import Settings
 
-PG_ADMIN_URL = os.environ.get("STYLEHINT_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+# The driver of the PostgreSQL tests: psycopg2 (default) or psycopg (3); scripts/test.sh runs the
+# store tests once more with the other one.
+PG_DRIVER = os.environ.get("STYLEHINT_TEST_PG_DRIVER", "psycopg2")
+PG_ADMIN_URL = os.environ.get("STYLEHINT_TEST_PG_URL", f"postgresql+{PG_DRIVER}://postgres@127.0.0.1:5432/postgres")
 RECEIVED = datetime(2025, 3, 31, 12, 0, 0)
 
 

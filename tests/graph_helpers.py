@@ -13,8 +13,8 @@ from resources import LearningStore
 from stylehint_assets.definitions import build_definitions
 from stylehint_assets.domain.records import read_records
 from stylehint_assets.runner import materialize_as_of
+from stylehint_assets.ingest import ingest_records
 from stylehint_assets.store.hint_choice import assemble_hints
-from stylehint_assets.store.ingest import ingest_records
 from stylehint_assets.store.schema import form_profile_snapshots, form_profiles, style_hints
 
 

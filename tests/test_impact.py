@@ -15,7 +15,7 @@ from stylehint_assets.domain.impact import DURATION_EDGES, Side, compare, quanti
 from stylehint_assets.domain.intervals import quantile_interval, t_quantile
 from stylehint_assets.domain.records import Record
 from stylehint_assets.store.impact import impact_as_of, rebuild_daily_impact_partials
-from stylehint_assets.store.ingest import ingest_records
+from stylehint_assets.ingest import ingest_records
 from stylehint_assets.store.schema import autofill_events, daily_duration_buckets
 from stylehint_assets.synthetic import generate_events
 

@@ -7,7 +7,7 @@ from sqlalchemy import select, text
 
 from stylehint_assets.domain.records import read_records
 from stylehint_assets.store.counters import read_counters
-from stylehint_assets.store.ingest import ingest_records
+from stylehint_assets.ingest import ingest_records
 from stylehint_assets.store.schema import autofill_events, autofill_events_quarantine
 
 from .conftest import RECEIVED
@@ -192,7 +192,7 @@ def test_copy_text_escapes_every_special_and_writes_json_columns_as_documents():
 def test_ingest_collects_less_often_while_it_runs_and_restores_the_thresholds(engine, settings):
     import gc
 
-    from stylehint_assets.store.ingest import INGEST_GC_GEN0
+    from stylehint_assets.ingest import INGEST_GC_GEN0
 
     seen = []
     before = gc.get_threshold()

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from stylehint_assets.domain.events import Rejection, validate
 from stylehint_assets.domain.records import read_records
 from stylehint_assets.store.counters import read_counters
-from stylehint_assets.store.ingest import ingest_records
+from stylehint_assets.ingest import ingest_records
 from stylehint_assets.store.schema import autofill_events, autofill_events_quarantine, metric_counters
 
 from .conftest import RECEIVED, _reset

@@ -17,7 +17,7 @@ from stylehint_assets.config import Settings
 from stylehint_assets.domain.records import read_records
 from stylehint_assets.metrics.collector import host_labels, known_series
 from stylehint_assets.store.engine import get_engine
-from stylehint_assets.store.ingest import ingest_records
+from stylehint_assets.ingest import ingest_records
 from stylehint_assets.store.schema import publish_state, style_hints
 
 from .graph_helpers import snapshot

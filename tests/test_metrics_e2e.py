@@ -29,7 +29,7 @@ from stylehint_assets.domain.records import read_records
 from stylehint_assets.metrics.push import PUSH_JOB, grouping_key, push_run_series
 from stylehint_assets.runner import RunFailed
 from stylehint_assets.store.engine import get_engine
-from stylehint_assets.store.ingest import ingest_records
+from stylehint_assets.ingest import ingest_records
 from stylehint_assets.store.schema import publish_state, style_hints
 
 from .conftest import _reset

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from stylehint_assets.domain.records import Record
-from stylehint_assets.store.ingest import ingest_records
+from stylehint_assets.ingest import ingest_records
 from stylehint_assets.store.schema import autofill_events, form_style_stats, segment_style_stats, family_style_stats
 from stylehint_assets.synthetic import generate_events, make_real_world
 

@@ -10,7 +10,7 @@ from stylehint_assets.cli import main
 from stylehint_assets.domain.records import Record
 from stylehint_assets.evaluation import NoSnapshot, evaluate
 from stylehint_assets.store import aggregates
-from stylehint_assets.store.ingest import ingest_records
+from stylehint_assets.ingest import ingest_records
 from stylehint_assets.store.schema import autofill_events as ev, metadata
 from stylehint_assets.store.snapshots import publish
 from stylehint_assets.synthetic import generate_events

@@ -12,7 +12,7 @@ from ..config import Settings
 from ..domain.events import Rejection
 from ..domain.records import Record, read_records
 from ..ingest_json import ingest_json
-from ..store.ingest import ingest_records
+from ..ingest import ingest_records
 
 SOURCE = "api"                      # autofill_events_quarantine.source of rejected uploads
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson")

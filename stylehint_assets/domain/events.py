@@ -19,6 +19,7 @@ POLICIES = ("exploit", "explore", "fallback")
 PROFILE_SOURCES = ("server_only", "local_only", "merged", "heuristics_only")
 MAX_FUTURE = timedelta(hours=24)
 MAX_COUNT = 2**31 - 1  # bounds sums in the database; larger counts are not plausible edits or durations
+MAX_SELECTORS = 500    # selectors per map: a served map stays small (one form's once reached 60 MB)
 
 # Client fields as stored; derived fields are added by ``derive``.
 STRING_FIELDS = {"event_id": 128, "schema_hash": 256, "gen_style_id": 128, "user_id": None, "application_id": None}
@@ -61,9 +62,12 @@ def _count(value: Any, field: str) -> int | None:
     return int(value)
 
 
-def _utc_naive(value: datetime) -> datetime:
+def _utc_naive(value: datetime, text: str) -> datetime:
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        try:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        except OverflowError:   # e.g. 0001-01-01T00:00:00+05:00 lies before year 1 in UTC
+            raise _reject("created_at", f"is out of range in UTC: {text[:64]!r}") from None
     return value
 
 
@@ -74,15 +78,17 @@ def parse_created_at(value: Any, received_at: datetime) -> datetime:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise _reject("created_at", f"is not an ISO-8601 timestamp: {value[:64]!r}") from None
-    parsed = _utc_naive(parsed)
+    parsed = _utc_naive(parsed, value)
     if parsed - received_at > MAX_FUTURE:
         raise Rejection("created_at_in_future", f"created_at {value[:64]!r} is more than 24 h after receipt")
     return parsed
 
 
-def _string_map(value: Any, field: str) -> dict[str, str | None]:
+def _string_map(value: Any, field: str, max_selectors: int) -> dict[str, str | None]:
     if not isinstance(value, dict):
         raise _reject(field, f"must be an object of selector -> semantic name, got {type(value).__name__}")
+    if len(value) > max_selectors:
+        raise Rejection("too_many_selectors", f"{field} has {len(value)} selectors, limit {max_selectors}")
     for selector, semantic in value.items():
         if semantic is not None and not isinstance(semantic, str):
             raise _reject(field, f"semantic for selector {selector[:64]!r} must be a string or null")
@@ -99,10 +105,10 @@ def _edit_stats(value: Any) -> dict[str, Any]:
     return value
 
 
-def validate(record: Any, received_at: datetime) -> dict[str, Any]:
+def validate(record: Any, received_at: datetime, max_selectors: int = MAX_SELECTORS) -> dict[str, Any]:
     """Validate one decoded record into stored client fields; raise ``Rejection`` otherwise.
 
-    ``received_at`` is naive UTC. ``created_at`` absent means ``received_at``; the returned
+    ``received_at`` is naive UTC; a map with more than ``max_selectors`` selectors is refused. ``created_at`` absent means ``received_at``; the returned
     ``created_at_explicit`` says which, so a merge never moves an event to its retry's time.
     """
     if not isinstance(record, dict):
@@ -145,7 +151,7 @@ def validate(record: Any, received_at: datetime) -> dict[str, Any]:
         out[field] = _count(record.get(field), field)
     for field in MAP_FIELDS:
         value = record.get(field)
-        out[field] = None if value is None else _string_map(value, field)
+        out[field] = None if value is None else _string_map(value, field, max_selectors)
     for field in OBJECT_FIELDS:
         value = record.get(field)
         if value is not None and not isinstance(value, dict):
@@ -217,20 +223,3 @@ def merge(stored: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any
             value = {**stored["extra"], **value}
         merged[field] = value
     return merged
-
-
-def unstorable_text(value: Any) -> bool:
-    """True when a decoded value holds NUL or a lone surrogate, which no database stores as text."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return True
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(unstorable_text(k) or unstorable_text(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(unstorable_text(v) for v in value)
-    return False

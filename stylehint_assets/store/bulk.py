@@ -1,4 +1,5 @@
-"""Bulk writes: on PostgreSQL inserts travel as ``COPY … FROM STDIN`` text and updates as one
+"""Bulk writes: on PostgreSQL inserts travel as ``COPY … FROM STDIN`` text (through either
+driver: psycopg2's ``copy_expert`` or psycopg 3's ``cursor.copy``) and updates as one
 JSON document that the server unpacks with ``json_populate_recordset``; elsewhere (SQLite)
 the portable multi-row ``INSERT`` / ``UPDATE``.
 
@@ -96,10 +97,15 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], 
         conn.execute(insert(table), [{c: r.get(c) for c in columns} for r in rows])
         return len(rows)
     name, cols = _names(conn, table, columns)
+    statement = f"COPY {name} ({', '.join(cols)}) FROM STDIN"   # identifiers from the schema, data in the stream
+    data = copy_text(rows, columns, json_columns(table))
     cursor = conn.connection.dbapi_connection.cursor()   # the transaction's own connection
     try:
-        # Identifiers come from the schema; the data travels in the COPY stream.
-        cursor.copy_expert(f"COPY {name} ({', '.join(cols)}) FROM STDIN", io.StringIO(copy_text(rows, columns, json_columns(table))))
+        if conn.dialect.driver == "psycopg":   # psycopg 3: COPY is a context manager on the cursor
+            with cursor.copy(statement) as copy:
+                copy.write(data)
+        else:                                  # psycopg2
+            cursor.copy_expert(statement, io.StringIO(data))
     finally:
         cursor.close()
     return len(rows)

@@ -19,7 +19,8 @@ def safe_url(url: str) -> str:
 
 def _normalize(url: str) -> str:
     parsed = make_url(url)
-    # psycopg2 ships with dagster-postgres; SQLAlchemy 2.1 would otherwise pick psycopg 3.
+    # psycopg2 ships with dagster-postgres; SQLAlchemy 2.1 would otherwise pick psycopg 3. Both
+    # work (``postgresql+psycopg://`` names psycopg 3); plain postgresql:// keeps the one Dagster uses.
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg2")
     return parsed.render_as_string(hide_password=False)
@@ -55,7 +56,10 @@ def get_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
+    # preserve_rowcount: the store reads the rowcount of INSERT … SELECT, which psycopg 3 (unlike
+    # psycopg2) reports as -1 unless SQLAlchemy keeps it.
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                         execution_options={"preserve_rowcount": True},
                          connect_args={"options": session_options(parsed.query.get("options"))})
 
 

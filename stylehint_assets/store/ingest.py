@@ -1,30 +1,23 @@
-"""The ingest write path: validate, merge by ``event_id``, store, quarantine, count (SPEC 1, 7).
+"""The ingest write primitives: merge by ``event_id``, store, quarantine, count (SPEC 1, 7).
 
 Each batch is one transaction that also records the durable counter increments of the
-events it stores. Batches are serialised (an advisory lock on PostgreSQL, ``BEGIN
+events it stores (the batching around it is ``stylehint_assets.ingest``). Batches are serialised (an advisory lock on PostgreSQL, ``BEGIN
 IMMEDIATE`` on SQLite), which makes the merge and the counters exact under concurrent ingests.
 """
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import islice
 from typing import Any
 
 from sqlalchemy import ARRAY, Connection, Engine, String, bindparam, func, select, text
 
-from ..clock import utcnow
 from ..config import Settings
 from ..domain.counters import CounterBatch, host_label
-from ..domain.events import CLIENT_FIELDS, Rejection, derive, merge, validate
-from ..domain.records import Record, bounded
+from ..domain.events import CLIENT_FIELDS, Rejection, derive, merge
+from ..domain.records import Record, bounded, one_line
 from .bulk import insert_rows, update_rows
 from .counters import add_increments
 from .schema import autofill_events, autofill_events_quarantine
@@ -39,27 +32,15 @@ ANALYZE_MIN_ROWS = 10_000   # a bulk load: at least this many new events, and 10
 
 
 @dataclass
-class IngestReport:
-    accepted: int = 0
-    rejected: int = 0
-    merged: int = 0
-    rejected_by_reason: Counter = field(default_factory=Counter)
+class BatchResult:
+    """What one committed batch changed; the caller adds it to its report after the commit."""
+
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    merged: int = 0
     days: set = field(default_factory=set)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "merged": self.merged,
-            "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "days": sorted(d.isoformat() for d in self.days),
-        }
+    rejected: list = field(default_factory=list)   # (record, Rejection) found while deriving
 
 
 def assigned_event_id(raw: str, occurrence: int) -> str:
@@ -97,48 +78,53 @@ def _change_stamp(conn: Connection, received_at: datetime) -> datetime:
 
 
 def write_batch(conn: Connection, batch: list[tuple[Record, dict[str, Any]]], received_at: datetime,
-                settings: Settings, seen: set[str], report: IngestReport) -> None:
-    """Merge and store one batch of validated records (all in ``conn``'s transaction)."""
+                settings: Settings) -> BatchResult:
+    """Merge and store one batch of validated records (all in ``conn``'s transaction).
+
+    A record merges when its id is stored (by an earlier ingest, or an earlier batch of this
+    one: batches commit in order) or came earlier in this batch; no set of ids grows with the input."""
     _lock(conn)
+    result = BatchResult()
     changed_at = _change_stamp(conn, received_at)
     stored = _stored(conn, list({e["event_id"] for _, e in batch}))
     final: dict[str, dict[str, Any]] = {}
-    for _, event in batch:
+    for record, event in batch:
         eid = event["event_id"]
         base = final.get(eid) or stored.get(eid)
-        if eid in seen or base is not None:
-            report.merged += 1
-        seen.add(eid)
-        if base is None:
-            merged = dict(event, received_at=received_at)
-        else:
-            merged = merge(base, event)
-        final[eid] = derive(merged, settings.families)
+        try:
+            merged = dict(event, received_at=received_at) if base is None else merge(base, event)
+            final[eid] = derive(merged, settings.families)
+        except Exception as exc:  # noqa: BLE001 - any failure of one record is that record's rejection
+            result.rejected.append((record, Rejection("not_derivable", one_line(exc))))
+            continue
+        if base is not None:
+            result.merged += 1
 
     inserts, updates = [], []
     counters = CounterBatch()   # summed per series here, not per event in SQL
     for eid, event in final.items():
         old = stored.get(eid)
         if old is not None and _unchanged(old, event):
-            report.unchanged += 1
+            result.unchanged += 1
             continue
         event["updated_at"] = changed_at
-        report.days.add(event["event_day"])
+        result.days.add(event["event_day"])
         counters.add(old, event, host_label(event["host"], event["host_family"], settings.metrics_hosts,
                                             settings.families))
         if old is None:
             inserts.append(event)
         else:
-            report.days.add(old["event_day"])
+            result.days.add(old["event_day"])
             updates.append(event)
     insert_rows(conn, autofill_events, inserts, STORED_COLUMNS)
     update_rows(conn, autofill_events, "event_id", updates, UPDATED_COLUMNS)
     add_increments(conn, counters.increments())
-    report.inserted += len(inserts)
-    report.updated += len(updates)
+    result.inserted, result.updated = len(inserts), len(updates)
+    return result
 
 
-def _quarantine(conn: Connection, rejected: list[tuple[Record, Rejection]], received_at: datetime, source: str) -> None:
+def quarantine(conn: Connection, rejected: list[tuple[Record, Rejection]], received_at: datetime, source: str) -> None:
+    """Store rejected records with their one-line reason (in ``conn``'s transaction)."""
     insert_rows(conn, autofill_events_quarantine, [
         {"received_at": received_at, "source": source, "line_no": r.line_no, "reason": str(why)[:1000],
          "raw": bounded(r.raw), "raw_bytes": len(r.raw.encode("utf-8", "surrogatepass"))}
@@ -165,89 +151,9 @@ def refresh_planner_statistics(engine: Engine, inserted: int) -> bool:
     return True
 
 
-INGEST_GC_GEN0 = 50_000   # allocations between young collections while ingesting (Python's default: 700)
-
-
-@contextmanager
-def _fewer_collections():
-    """Collect young objects less often while ingesting, then restore the thresholds.
-
-    Decoding makes about ten containers per event and keeps a batch or two of them alive, so
-    at the default threshold the collector runs every 70 events and mostly re-visits the same
-    live batch; none of it is cyclic garbage. On 100,000 benchmark events this took ingest
-    from 6.9-7.3 s to 6.7 s (A/B, same machine, two runs each)."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(INGEST_GC_GEN0, before[0]), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-
-
-def _occurrence_key(raw: str) -> int:
-    """A fixed-size, deterministic key for counting identical raw records (keeping the raw text of
-    every record without event_id would hold the whole input in memory)."""
-    return int.from_bytes(hashlib.blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
-
-
-def ingest_records(
-    engine: Engine,
-    records: Iterable[Record],
-    *,
-    settings: Settings | None = None,
-    received_at: datetime | None = None,
-    source: str = "",
-    progress: Callable[[IngestReport], None] | None = None,
-) -> IngestReport:
-    """Validate and store records in batches; rejected ones go to quarantine with a reason.
-
-    Batches are written in input order by one writer thread while the next batch is decoded
-    and validated (the database driver releases the GIL while the server works), so at most
-    one batch is in flight. A failed write raises here; the batches before it stay committed.
-    """
-    settings = settings or Settings.from_env()
-    received_at = received_at or utcnow()
-    report = IngestReport()
-    seen: set[str] = set()
-    occurrences: Counter = Counter()
-    iterator: Iterator[Record] = iter(records)
-
-    def store(valid: list[tuple[Record, dict[str, Any]]], rejected: list[tuple[Record, Rejection]]) -> None:
-        with engine.begin() as conn:
-            if valid:
-                write_batch(conn, valid, received_at, settings, seen, report)
-            _quarantine(conn, rejected, received_at, source)
-        report.accepted += len(valid)
-        report.rejected += len(rejected)
-        report.rejected_by_reason.update(why.code for _, why in rejected)
-
-    with _fewer_collections(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="stylehint-ingest") as writer:
-        pending: Future | None = None
-        while chunk := list(islice(iterator, settings.ingest_batch_size)):
-            valid: list[tuple[Record, dict[str, Any]]] = []
-            rejected: list[tuple[Record, Rejection]] = []
-            for record in chunk:
-                try:
-                    if record.rejection:
-                        raise record.rejection
-                    event = validate(record.value, received_at)
-                except Rejection as why:
-                    rejected.append((record, why))
-                    continue
-                if event["event_id"] is None:
-                    key = _occurrence_key(record.raw)
-                    occurrences[key] += 1
-                    event["event_id"] = assigned_event_id(record.raw, occurrences[key])
-                valid.append((record, event))
-            if pending is not None:
-                pending.result()
-                if progress:
-                    progress(report)
-            pending = writer.submit(store, valid, rejected)
-        if pending is not None:
-            pending.result()
-            if progress:
-                progress(report)
-    refresh_planner_statistics(engine, report.inserted)
-    log.info("ingest done", extra={"report": report.as_json()})
-    return report
+def __getattr__(name: str):
+    """The orchestration moved to ``stylehint_assets.ingest``; its names stay importable here."""
+    if name in ("ingest_records", "IngestReport", "INGEST_GC_GEN0"):
+        from .. import ingest
+        return getattr(ingest, name)
+    raise AttributeError(name)

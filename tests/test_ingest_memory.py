@@ -1,0 +1,92 @@
+"""Ingest memory follows the limits, not the input (issue 12): `stylehint ingest` in a child
+process, its peak RSS as the operating system counts it (ru_maxrss from wait4).
+
+Slow (hundreds of MB written and read): e2e-marked, so `-m "not e2e"` skips them locally."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+LIMIT_MB = 300
+EVENT = {"gen_style_id": "style-x", "feedback_status": "helpful", "created_at": "2025-03-01T10:00:00Z",
+         "final_map": {f"#field-{i}": "email" for i in range(40)}, "job": {"title": "x" * 600}}
+
+
+def _write_events(f, count: int, first: int = 0) -> None:
+    for i in range(first, first + count):
+        if i > first:
+            f.write(b",")
+        f.write(json.dumps({**EVENT, "event_id": f"e{i}"}).encode())
+
+
+def _peak_ingest(path, tmp_path) -> tuple[float, dict]:
+    """(peak RSS in MB, --json report) of one `stylehint ingest` into a fresh SQLite store."""
+    out_path, err_path = tmp_path / "out.json", tmp_path / "err.txt"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "stylehint_assets.cli", "ingest", str(path), "--json"],
+                                stdout=out, stderr=err,
+                                env={**os.environ, "STYLEHINT_DATABASE_URL": f"sqlite:///{tmp_path}/store.db"})
+        _, status, usage = os.wait4(proc.pid, 0)   # the child's own peak, as the kernel counts it
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, err_path.read_text()[-500:]
+    return usage.ru_maxrss / 1024, json.loads(out_path.read_text())
+
+
+def test_a_300_mb_line_costs_its_limit_not_its_size(tmp_path):
+    path = tmp_path / "long-line.ndjson"
+    with open(path, "wb") as f:
+        f.write(b'{"host": "a.com", "schema_hash": "s", "pad": "')
+        chunk = b"x" * (1 << 20)
+        for _ in range(300):
+            f.write(chunk)
+        f.write(b'"}\n{"host": "a.com", "schema_hash": "after"}\n')
+    peak, report = _peak_ingest(path, tmp_path)
+    assert report["accepted"] == 1 and report["rejected_by_reason"] == {"too_large": 1}
+    assert peak <= LIMIT_MB, f"peak RSS {peak:.0f} MB"
+
+
+def test_a_100_mb_sync_payload_ingests_every_event_within_the_limit(tmp_path):
+    path = tmp_path / "payload.json"
+    count = 0
+    with open(path, "wb") as f:
+        f.write(b'{"host": "boards.greenhouse.io", "schema_hash": "big", "events": [')
+        while f.tell() < 100 << 20:
+            _write_events(f, 1000, count)
+            count += 1000
+            f.write(b",")
+        _write_events(f, 1, count)
+        count += 1
+        f.write(b"]}\n")
+    peak, report = _peak_ingest(path, tmp_path)
+    assert report["accepted"] == count and report["rejected"] == 0
+    assert peak <= LIMIT_MB, f"peak RSS {peak:.0f} MB"
+
+
+def test_a_broken_first_line_never_buffers_the_file(tmp_path):
+    path = tmp_path / "broken-first.ndjson"
+    count = 0
+    with open(path, "wb") as f:
+        f.write(b'{"host": "a.com", "schema_hash": "broken",\n')
+        base = {"host": "boards.greenhouse.io", "schema_hash": "f", **EVENT}
+        while f.tell() < 50 << 20:
+            f.write(b"".join(json.dumps({**base, "event_id": f"v{count + i}"}).encode() + b"\n" for i in range(1000)))
+            count += 1000
+    peak, report = _peak_ingest(path, tmp_path)
+    assert report["accepted"] == count and report["rejected_by_reason"] == {"bad_json": 1}
+    assert peak <= LIMIT_MB, f"peak RSS {peak:.0f} MB"
+
+
+def test_records_near_the_record_limit_stay_within_the_limit(tmp_path):
+    """200 valid records of almost 1 MiB each: a batch is bounded by bytes, not only by count."""
+    path = tmp_path / "big-records.ndjson"
+    with open(path, "wb") as f:
+        for i in range(200):
+            f.write(json.dumps({"host": "a.com", "schema_hash": "s", "event_id": f"b{i}",
+                                "job": {"title": "t" * ((1 << 20) - 200)}}).encode() + b"\n")
+    peak, report = _peak_ingest(path, tmp_path)
+    assert report["accepted"] == 200
+    assert peak <= LIMIT_MB, f"peak RSS {peak:.0f} MB"
