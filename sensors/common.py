@@ -9,7 +9,7 @@ import dagster as dg
 
 from stylehint_assets.clock import utcnow
 from stylehint_assets.config import Settings
-from stylehint_assets.jobs import AGGREGATION_JOBS
+from stylehint_assets.jobs import AGGREGATION_JOB_NAMES
 from stylehint_assets.partitions import daily_partitions
 
 from .dead_runs import fail_dead_runs
@@ -38,9 +38,9 @@ def dump_cursor(value: dict[str, Any]) -> str:
 
 
 def runs_in_flight(instance: dg.DagsterInstance) -> int:
-    """Queued or running aggregation runs (at most a handful are looked at)."""
-    return sum(len(instance.get_run_records(dg.RunsFilter(job_name=job.name, statuses=IN_FLIGHT), limit=5))
-               for job in AGGREGATION_JOBS)
+    """Queued or running aggregation runs, asset backfills included (at most a handful are looked at)."""
+    return sum(len(instance.get_run_records(dg.RunsFilter(job_name=name, statuses=IN_FLIGHT), limit=5))
+               for name in AGGREGATION_JOB_NAMES)
 
 
 def aggregation_blocked(instance: dg.DagsterInstance, settings: Settings) -> str | None:

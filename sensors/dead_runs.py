@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from stylehint_assets.clock import utc_from_timestamp
-from stylehint_assets.jobs import AGGREGATION_JOBS
+from stylehint_assets.jobs import AGGREGATION_JOB_NAMES
 from stylehint_assets.runner import HOST_TAG, PID_TAG
 
 RUNNING = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
@@ -57,8 +57,8 @@ def dead_reason(run: RunningRun, now: datetime, bound: timedelta, this_host: str
 
 def _running(instance: dg.DagsterInstance, limit: int = 50) -> list[tuple[dg.DagsterRun, RunningRun]]:
     out = []
-    for job in AGGREGATION_JOBS:
-        for record in instance.get_run_records(dg.RunsFilter(job_name=job.name, statuses=RUNNING), limit=limit):
+    for name in AGGREGATION_JOB_NAMES:
+        for record in instance.get_run_records(dg.RunsFilter(job_name=name, statuses=RUNNING), limit=limit):
             run = record.dagster_run
             newest = instance.get_records_for_run(run.run_id, limit=1, ascending=False).records
             last = newest[0].timestamp if newest else (record.start_time or record.create_timestamp.timestamp())

@@ -24,3 +24,7 @@ daily_partials_job = dg.define_asset_job(
 
 # The jobs that aggregate: counted by the agg-run sensors, and waited for by the aggregation sensors.
 AGGREGATION_JOBS = [publish_hints_job, daily_partials_job]
+# Asset backfills and the UI's "Materialize" run Dagster's implicit asset job; every asset of this
+# code location aggregates, so the sensors wait for those runs (and fail dead ones) too.
+ASSET_BACKFILL_JOB = "__ASSET_JOB"
+AGGREGATION_JOB_NAMES = (*(job.name for job in AGGREGATION_JOBS), ASSET_BACKFILL_JOB)

@@ -143,14 +143,16 @@ def test_plan_and_ranges_are_pure():
     assert [[b.day.day for b in r] for r in day_ranges(days)] == [[1, 2, 3], [5], [7, 8]]
 
 
+@pytest.mark.parametrize("job_name", ["refresh_daily_partials", "__ASSET_JOB"])
 @pytest.mark.parametrize("name", ["new_events_sensor", "late_events_sensor"])
-def test_aggregation_sensors_wait_while_aggregation_runs_are_in_flight(name, published, engine, settings, instance):
+def test_aggregation_sensors_wait_while_aggregation_runs_are_in_flight(name, job_name, published, engine, settings,
+                                                                       instance):
+    """A job run or an asset backfill's run (Dagster's implicit asset job) reads the same days."""
     ingest_events(engine, settings, [ev(f"x{i}", GH, "b", "x", day=P - timedelta(days=i % 3)) for i in range(6)],
                   received_at=utcnow() - timedelta(hours=5))
     from resources import LearningStore
     from stylehint_assets.definitions import build_definitions
-    job = build_definitions(LearningStore(database_url=settings.database_url), settings).resolve_job_def(
-        "refresh_daily_partials")
+    job = build_definitions(LearningStore(database_url=settings.database_url), settings).resolve_job_def(job_name)
     run = instance.create_run_for_job(job_def=job, status=dg.DagsterRunStatus.STARTED)
     waiting = tick(name, settings, instance)
     assert not waiting.run_requests and "waiting: 1+ aggregation run(s) queued or running" in waiting.skip_message
