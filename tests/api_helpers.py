@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "test-token-0123456789abcdef"
 SYNC = "/api/extension/learning/sync"
 PROFILE = "/api/extension/learning/profile"
+DAGSTER_HOME = tempfile.mkdtemp(prefix="stylehint-api-dagster-")   # this test session's instance
 
 
 def free_port() -> int:
@@ -26,6 +28,7 @@ def free_port() -> int:
 def clean_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STYLEHINT_", "DAGSTER_", "COMPANION_"))}
     env.update(STYLEHINT_DATABASE_URL=database_url, PYTHONWARNINGS="ignore", **extra)
+    env.setdefault("DAGSTER_HOME", DAGSTER_HOME)   # arrival markers go to a scratch instance, not the tree's
     return env
 
 

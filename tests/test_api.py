@@ -538,3 +538,40 @@ def test_allowed_origins_are_exact_origins():
             Settings.from_env({"STYLEHINT_API_ALLOWED_ORIGINS": bad})
     with pytest.raises(ConfigError, match="STYLEHINT_API_MAX_BODY_BYTES"):
         Settings.from_env({"STYLEHINT_API_MAX_BODY_BYTES": "10"})
+
+
+# --- data arrival ---------------------------------------------------------------------------------
+
+def test_arrival_reporter_batches_days_and_survives_a_failing_instance():
+    from stylehint_assets.api.arrivals import ArrivalReporter
+    calls: list[set] = []
+    reporter = ArrivalReporter(calls.append, flush_seconds=60)
+    reporter.add([date(2025, 3, 10)])
+    reporter.add([date(2025, 3, 10), date(2025, 3, 11)])
+    reporter.add([])
+    reporter.close()
+    assert calls == [{date(2025, 3, 10), date(2025, 3, 11)}]   # one report for the burst, each day once
+
+    def down(_days):
+        raise RuntimeError("instance database unreachable\nsecond line")
+    failing = ArrivalReporter(down, flush_seconds=60)
+    failing.add([date(2025, 3, 12)])
+    failing.close()                                              # a warning, not an exception
+
+
+def test_a_sync_reports_its_changed_days_to_dagster(store_url, tmp_path):
+    _reset(get_engine(store_url))
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    server = ApiServer(store_url, DAGSTER_HOME=str(home)).start()
+    try:
+        body = json.dumps({"host": "boards.greenhouse.io", "schema_hash": "s-arrival", "events": [
+            {"event_id": "arr-1", "created_at": "2025-03-10T10:00:00Z", "gen_style_id": "a"},
+            {"event_id": "arr-2", "created_at": "2025-03-11T10:00:00Z", "gen_style_id": "a"}]}).encode()
+        assert server.request("POST", SYNC, body=body, headers={"Content-Type": "application/json"}).status == 202
+    finally:
+        server.stop()                     # shutdown reports what is still pending
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        records = instance.fetch_materializations(dg.AssetKey("autofill_events"), limit=10, ascending=True).records
+        assert sorted(r.partition_key for r in records) == ["2025-03-10", "2025-03-11"]
+        assert all(not r.run_id for r in records)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -22,6 +23,7 @@ from starlette.middleware.cors import CORSMiddleware
 from ..config import ConfigError, Settings
 from ..domain.hosts import normalize_host
 from ..store.engine import get_engine
+from .arrivals import ArrivalReporter
 from .auth import BearerTokens, configured_tokens
 from .body import BadContentLength, BodyTooLarge, read_bounded
 from .faults import RETRY_AFTER_SECONDS, store_unavailable
@@ -73,7 +75,8 @@ async def _in_threadpool(func, *args):
         raise
 
 
-def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine | None = None) -> FastAPI:
+def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine | None = None,
+               arrivals: ArrivalReporter | None = None) -> FastAPI:
     """Raises ``ConfigError`` when auth is required and no token is configured."""
     tokens = BearerTokens(configured_tokens(settings))
     if require_auth and not len(tokens):
@@ -84,8 +87,14 @@ def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine 
     engine = engine or get_engine(settings.database_url)
     metrics = RequestMetrics(CollectorRegistry(auto_describe=False))
     views = ServedViews(engine, settings.profile_enabled)
+    arrivals = arrivals or ArrivalReporter()
 
-    app = FastAPI(title="stylehint", version="1", docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        await run_in_threadpool(arrivals.close)   # report the days still pending before exit
+
+    app = FastAPI(lifespan=lifespan, title="stylehint", version="1", docs_url=None, redoc_url=None, openapi_url="/openapi.json",
                   description="The Companion's learning sync in, served form profiles out. Every route under "
                               "/api needs `Authorization: Bearer <token>`.")
 
@@ -137,6 +146,7 @@ def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine 
         """Ingest one upload exactly as `stylehint ingest` does: bad events are quarantined and counted."""
         body = await read_bounded(request, settings.api_max_body_bytes)
         outcome = await _in_threadpool(sync, engine, settings, body, is_ndjson(request.headers.get("content-type")))
+        arrivals.add(outcome.days)   # runless materializations of the changed days, in the background
         return json_response(outcome.body, outcome.status)
 
     @app.get(PROFILE_PATH, dependencies=[Depends(authorized)],

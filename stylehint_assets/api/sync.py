@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine
@@ -23,6 +24,7 @@ UNDECODABLE = {"bad_json", "not_utf8"}
 class SyncOutcome:
     status: int
     body: dict[str, Any]
+    days: frozenset[date] = field(default_factory=frozenset)   # event days the upload changed
 
 
 def is_ndjson(content_type: str | None) -> bool:
@@ -55,4 +57,4 @@ def sync(engine: Engine, settings: Settings, body: bytes, ndjson: bool) -> SyncO
     report = ingest_records(engine, read_records(io.BytesIO(body)), settings=settings, source=SOURCE)
     if ndjson and report.accepted == 0 and report.rejected and set(report.rejected_by_reason) <= UNDECODABLE:
         return SyncOutcome(400, {"error": "body is not NDJSON: no line is a JSON value", "quarantined": report.rejected})
-    return SyncOutcome(202, ingest_json(report))
+    return SyncOutcome(202, ingest_json(report), frozenset(report.days))
