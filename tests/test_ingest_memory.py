@@ -1,5 +1,5 @@
 """Ingest memory follows the limits, not the input (issue 12): `stylehint ingest` in a child
-process, its peak RSS as the operating system counts it (ru_maxrss from wait4).
+process, its peak RSS as the operating system counts it (ru_maxrss from wait4, see LAUNCHER).
 
 Slow (hundreds of MB written and read): e2e-marked, so `-m "not e2e"` skips them locally."""
 import json
@@ -23,17 +23,27 @@ def _write_events(f, count: int, first: int = 0) -> None:
         f.write(json.dumps({**EVENT, "event_id": f"e{i}"}).encode())
 
 
+# Linux carries a process's peak RSS into the children it forks (a child's ru_maxrss starts at
+# the parent's size, and exec keeps it): measured straight from pytest, ingest would inherit the
+# test session's peak. So a small launcher process starts ingest and reports that grandchild's
+# own peak, as /usr/bin/time -v does.
+LAUNCHER = """
+import json, os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:], stdout=open(sys.argv[1] + ".out", "wb"), stderr=open(sys.argv[1] + ".err", "wb"))
+_, status, usage = os.wait4(proc.pid, 0)
+json.dump({"rc": os.waitstatus_to_exitcode(status), "maxrss_kb": usage.ru_maxrss}, open(sys.argv[1], "w"))
+"""
+
+
 def _peak_ingest(path, tmp_path) -> tuple[float, dict]:
     """(peak RSS in MB, --json report) of one `stylehint ingest` into a fresh SQLite store."""
-    out_path, err_path = tmp_path / "out.json", tmp_path / "err.txt"
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "stylehint_assets.cli", "ingest", str(path), "--json"],
-                                stdout=out, stderr=err,
-                                env={**os.environ, "STYLEHINT_DATABASE_URL": f"sqlite:///{tmp_path}/store.db"})
-        _, status, usage = os.wait4(proc.pid, 0)   # the child's own peak, as the kernel counts it
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0, err_path.read_text()[-500:]
-    return usage.ru_maxrss / 1024, json.loads(out_path.read_text())
+    measured = tmp_path / "measured.json"
+    subprocess.run([sys.executable, "-c", LAUNCHER, str(measured),
+                    sys.executable, "-m", "stylehint_assets.cli", "ingest", str(path), "--json"],
+                   env={**os.environ, "STYLEHINT_DATABASE_URL": f"sqlite:///{tmp_path}/store.db"}, check=True)
+    result = json.loads(measured.read_text())
+    assert result["rc"] == 0, (tmp_path / "measured.json.err").read_text()[-500:]
+    return result["maxrss_kb"] / 1024, json.loads((tmp_path / "measured.json.out").read_text())
 
 
 def test_a_300_mb_line_costs_its_limit_not_its_size(tmp_path):

@@ -16,7 +16,10 @@ from stylehint_assets.store.schema import form_profiles
 from .sensor_helpers import FakeAlertmanager
 from .test_cli import events_file, project, run  # noqa: F401 - the project fixture
 
-GATE_SHUT = {"STYLEHINT_KPI_MAX_NONE": "0"}   # none_share_kpi (ERROR) fails for every snapshot
+# Served days get a form-level hint; the misconfiguration of issue 11 then leaves none, which the
+# blocking gate stops (covered_share_drop, some_recommendation).
+GATE_OPEN = {"MIN_FORM_RUNS": "1"}
+GATE_SHUT = {"MIN_FORM_RUNS": "10000", "MIN_SEGMENT_RUNS": "10000", "MIN_FAMILY_RUNS": "100000"}
 
 
 def _counter(url: str, name: str) -> float:
@@ -33,35 +36,36 @@ def _state(url: str):
 def test_publish_rolls_back_to_a_checked_snapshot_and_refuses_the_rest(project, tmp_path):
     url = project[1]["STYLEHINT_DATABASE_URL"]
     assert run(project, "ingest", str(events_file(tmp_path / "events.ndjson"))).returncode == 0
-    for day in ("2025-03-11", "2025-03-12"):
-        assert run(project, "materialize", "--as-of", day).returncode == 0
-    failed = run(project, "materialize", "--as-of", "2025-03-10", env_extra=GATE_SHUT)
-    assert failed.returncode == 1 and "none_share_kpi" in failed.stderr
+    for day in ("2025-03-10", "2025-03-11"):
+        assert run(project, "materialize", "--as-of", day, env_extra=GATE_OPEN).returncode == 0
+    failed = run(project, "materialize", "--as-of", "2025-03-12", env_extra=GATE_SHUT)   # newer: the gate compares
+    assert failed.returncode == 1 and "covered_share_drop" in failed.stderr
     assert failed.stderr.count("\n") == 1 and "Stack Trace" not in failed.stderr   # one line, no traceback
-    assert _state(url) == (date(2025, 3, 12), [(date(2025, 3, 12), 1)])
+    assert _state(url) == (date(2025, 3, 11), [(date(2025, 3, 11), 1)])
     updated_before = _counter(url, PROFILES_UPDATED)
 
     with FakeAlertmanager().running() as alertmanager:
-        done = run(project, "publish", "--as-of", "2025-03-11", env_extra={"STYLEHINT_ALERTMANAGER_URL": alertmanager.url})
+        done = run(project, "publish", "--as-of", "2025-03-10", env_extra={"STYLEHINT_ALERTMANAGER_URL": alertmanager.url})
         assert done.returncode == 0, done.stderr
-        assert "published the snapshot as of 2025-03-11 by hand (was 2025-03-12): 1 profiles, 1 served; alert sent" \
+        assert "published the snapshot as of 2025-03-10 by hand (was 2025-03-11): 1 profiles, 1 served; alert sent" \
             in done.stdout
         (alert,) = alertmanager.alerts
-        assert alert["labels"]["alertname"] == "StylehintManualPublish" and alert["labels"]["partition"] == "2025-03-11"
-        assert "(was 2025-03-12)" in alert["annotations"]["summary"]
+        assert alert["labels"]["alertname"] == "StylehintManualPublish" and alert["labels"]["partition"] == "2025-03-10"
+        assert "(was 2025-03-11)" in alert["annotations"]["summary"]
 
-        refused = run(project, "publish", "--as-of", "2025-03-10", env_extra={"STYLEHINT_ALERTMANAGER_URL": alertmanager.url})
+        refused = run(project, "publish", "--as-of", "2025-03-12", env_extra={"STYLEHINT_ALERTMANAGER_URL": alertmanager.url})
         missing = run(project, "publish", "--as-of", "2025-03-05")
         assert len(alertmanager.alerts) == 1   # refusals publish nothing and alert nothing
 
-    assert _state(url) == (date(2025, 3, 11), [(date(2025, 3, 11), 1)])
+    assert _state(url) == (date(2025, 3, 10), [(date(2025, 3, 10), 1)])
     assert _counter(url, MANUAL_PUBLISHES) == 1 and _counter(url, PROFILES_UPDATED) == updated_before + 1
-    for result, reason in ((refused, "did not pass its blocking checks (none_share_kpi failed)"),
+    assert "covered_share_drop failed" in refused.stderr
+    for result, reason in ((refused, "did not pass its blocking checks ("),
                            (missing, "no snapshot as of 2025-03-05 in the learning store")):
         assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
         assert reason in result.stderr and "nothing was published" in result.stderr
         assert "materialize --as-of 20" in result.stderr
-    assert _state(url)[0] == date(2025, 3, 11)
+    assert _state(url)[0] == date(2025, 3, 10)
 
     os.environ["DAGSTER_HOME"], previous = str(project[0]), os.environ.get("DAGSTER_HOME")
     cwd = os.getcwd()
@@ -70,7 +74,7 @@ def test_publish_rolls_back_to_a_checked_snapshot_and_refuses_the_rest(project, 
         with dg.DagsterInstance.get() as instance:
             event = instance.get_latest_materialization_event(dg.AssetKey("served_form_profiles"))
             record = event.asset_materialization
-            assert record.partition == "2025-03-11" and record.metadata["manual"].value is True
+            assert record.partition == "2025-03-10" and record.metadata["manual"].value is True
     finally:
         os.chdir(cwd)
         if previous is None:
