@@ -395,19 +395,17 @@ def cmd_experiments(args, settings: Settings) -> None:
     from .domain.experiments import experiment_report
     from .domain.ranking import segment_preferences
     from .runner import window_for
-    from .store import aggregates
+    from .store.hint_choice import level_stats
     from .store.impact import explore_counts
-    from .store.snapshots import stats_by_key
 
     start, end = window_for(args.as_of, settings)
     with _engine(settings).connect() as conn:
-        stats = aggregates.style_stats_frame(conn, "segment", args.as_of)
+        stats = level_stats(conn, "segment", args.as_of)
         counts = explore_counts(conn, start, end)
-    if stats.empty and not counts:
+    if not stats and not counts:
         raise CliError(f"no segment statistics or explore runs as of {args.as_of}: "
                        f"build them with `{command('materialize', '--as-of', args.as_of.isoformat())}`")
-    prefs = segment_preferences(stats_by_key(stats, ("host_family", "segment_key")), settings.thresholds,
-                                settings.ranking)
+    prefs = segment_preferences(stats, settings.thresholds, settings.ranking)
     preferred = {(fam, seg): style for fam, segs in prefs.items() for seg, style in segs.items()}
     report = experiment_report(counts, preferred)
     if args.format == "json":

@@ -113,7 +113,8 @@ def choice_query(conn: Connection, as_of: date, thresholds: Thresholds):
     )
 
 
-def _stats(conn: Connection, level: str, as_of: date, where=()) -> dict[tuple, list[StyleStat]]:
+def level_stats(conn: Connection, level: str, as_of: date, where=()) -> dict[tuple, list[StyleStat]]:
+    """{group key: [StyleStat]} of one level of the snapshot as of ``as_of``."""
     table = LEVEL_TABLES[level]
     keys = [table.c[k] for k in LEVEL_KEYS[level]]
     q = select(*keys, table.c.gen_style_id, table.c.total_runs, table.c.helpful, table.c.unhelpful,
@@ -127,7 +128,7 @@ def _stats(conn: Connection, level: str, as_of: date, where=()) -> dict[tuple, l
 
 def _choose_in_python(conn: Connection, as_of: date, thresholds: Thresholds, ranking: str) -> list[dict[str, Any]]:
     """The slower path for rankings SQL does not reproduce exactly (``wilson``)."""
-    by_level = {level: _stats(conn, level, as_of) for level in LEVEL_TABLES}
+    by_level = {level: level_stats(conn, level, as_of) for level in LEVEL_TABLES}
     rows = []
     profiles = conn.execute(select(fps.c.host, fps.c.schema_hash, fps.c.host_family, fps.c.segment_key)
                             .where(fps.c.as_of == as_of))
@@ -223,9 +224,9 @@ def assemble_hints(conn: Connection, as_of: date, keys: Iterable[tuple[str, str]
         q = q.where(tuple_(h.c.host, h.c.schema_hash).in_(keys))
         form_where = (tuple_(fss.c.host, fss.c.schema_hash).in_(keys),)
     rows = conn.execute(q.order_by(h.c.host, h.c.schema_hash)).all()
-    form = _stats(conn, "form", as_of, form_where)
-    segment = _stats(conn, "segment", as_of)
-    family = _stats(conn, "family", as_of)
+    form = level_stats(conn, "form", as_of, form_where)
+    segment = level_stats(conn, "segment", as_of)
+    family = level_stats(conn, "family", as_of)
     by_segment = segment_preferences(segment, thresholds, ranking)
     out = {}
     for host, schema, fam_name, seg in rows:

@@ -4,28 +4,16 @@ The snapshots themselves are built by ``profile_figures`` (SPEC 6) and ``hint_ch
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import pandas as pd
 from sqlalchemy import Connection, delete, func, insert, literal, or_, select, update
 
 from ..domain.counters import PROFILES_REJECTED, PROFILES_UPDATED, STYLE_CHOICE
-from ..domain.ranking import StyleStat
 from .counters import add_increments
 from .profile_figures import PROFILE_COLUMNS
 from .reads import published_as_of
 from .schema import form_profile_snapshots as fps, form_profiles, publish_state, style_hints
-
-def stats_by_key(frame: pd.DataFrame, keys: tuple[str, ...]) -> dict[tuple, list[StyleStat]]:
-    """{group key: [StyleStat]} from a stats frame (``aggregates.style_stats_frame``)."""
-    out: dict[tuple, list[StyleStat]] = defaultdict(list)
-    cols = [*keys, "gen_style_id", "total_runs", "helpful", "unhelpful", "edit_sum", "edit_count"]
-    for row in frame[cols].itertuples(index=False):
-        *key, style, total, helpful, unhelpful, edit_sum, edit_count = row
-        out[tuple(key)].append(StyleStat(style, int(total), int(helpful), int(unhelpful), int(edit_sum), int(edit_count)))
-    return out
 
 
 @dataclass(frozen=True)
