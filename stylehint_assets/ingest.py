@@ -31,6 +31,7 @@ from .clock import utcnow
 from .config import Settings
 from .domain.events import Rejection, validate
 from .domain.records import Record, one_line
+from .domain.typed_events import validate_typed
 from .store.ingest import BatchResult, assigned_event_id, quarantine, refresh_planner_statistics, write_batch
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,7 @@ def ingest_records(
     occurrences: Counter = Counter()
     halt = threading.Event()
     incoming = _ReadAhead(records, halt) if live else _Direct(records)
+    max_selectors = settings.max_selectors_per_map
 
     def store(valid: list[tuple[Record, dict[str, Any]]], rejected: list[tuple[Record, Rejection]],
               batch_received: datetime) -> None:
@@ -216,7 +218,9 @@ def ingest_records(
         if record.rejection:
             raise record.rejection
         try:
-            event = validate(record.value, batch_received, settings.max_selectors_per_map)
+            event = None if record.typed is None else validate_typed(record.typed, batch_received, max_selectors)
+            if event is None:   # not typed, or a rule failed: the Python rules decide, and word the reason
+                event = validate(record.value, batch_received, max_selectors)
         except Rejection:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of one record is that record's rejection

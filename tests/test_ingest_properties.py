@@ -176,3 +176,41 @@ def test_hostile_strings_are_stored_and_returned_verbatim(engine, settings, sele
     assert row["gen_style_id"] == record["gen_style_id"] and row["user_id"] == user
     assert row["final_map"] == record["final_map"] and row["job"] == {"title": title}
     assert row["extra"] == {"note": {"k'": user}}
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.one_of(EVENTISH, _valid_event(0)), st.booleans())
+def test_the_typed_decoding_agrees_with_the_python_rules(event, ascii_only):
+    """Whatever msgspec decodes and ``validate_typed`` accepts, the Python path validates into the
+    same event; everything else falls back to it (so rejections and reasons stay its own)."""
+    from stylehint_assets.domain.typed_events import decode_typed, validate_typed
+
+    line = json.dumps(event, ensure_ascii=ascii_only)
+    typed = decode_typed(line)
+    fast = None if typed is None else validate_typed(typed, RECEIVED, 500)
+    try:
+        slow = validate(json.loads(line), RECEIVED)
+    except Rejection:
+        slow = None
+    except (ValueError, OverflowError):   # e.g. NaN: the decoder of records rejects it first
+        slow = None
+    if fast is not None:
+        assert fast == slow
+
+
+def test_typed_decoding_leaves_the_unusual_lines_to_the_python_path():
+    """Lines whose decoding or rules only the Python path words: msgspec declines them all."""
+    from stylehint_assets.domain.typed_events import decode_typed, validate_typed
+
+    base = '"host": "a.lever.co", "schema_hash": "s"'
+    for line in ['{%s, "edit_chars": 123456789012345678901234567890}' % base, '{%s, "job": {"x": NaN}}' % base,
+                 '{%s, "job": {"x": 1e999}}' % base, '{%s, "duration_ms": 5.0}' % base, '{%s, "x": 1}' % base,
+                 '{%s, "events": []}' % base, '[{%s}]' % base, '{%s, "profile_used": 1}' % base,
+                 '{%s, "status": "weird"}' % base, '{%s} trailing' % base, '{"host": 5, %s}' % base]:
+        assert decode_typed(line) is None, line
+    # duplicate keys: the last wins in both decoders (msgspec checks each occurrence's type)
+    assert validate_typed(decode_typed('{"host": "x.io", %s}' % base), RECEIVED, 500)["host"] == "a.lever.co"
+    # too many selectors, an empty event_id: the typed rules decline, the Python rules word it
+    many = json.dumps({"host": "a.lever.co", "schema_hash": "s", "final_map": {f"#{i}": "x" for i in range(501)}})
+    assert validate_typed(decode_typed(many), RECEIVED, 500) is None
+    assert validate_typed(decode_typed('{%s, "event_id": ""}' % base), RECEIVED, 500) is None

@@ -11,12 +11,12 @@ import json
 import math
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import ijson
 
 from .events import Rejection
+from .typed_events import TypedEvent, decode_typed
 
 MAX_RECORD_BYTES = 1 << 20          # one NDJSON line or one payload event
 MAX_DOCUMENT_BYTES = 256 << 20      # a whole payload document, on one line or pretty-printed
@@ -41,12 +41,31 @@ def _finite_float(text: str) -> float:
 _loads = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float).decode
 
 
-@dataclass(frozen=True)
 class Record:
-    line_no: int
-    raw: str
-    value: Any = None
-    rejection: Rejection | None = None
+    """One input record: its line, its raw text, and its decoded value or why it has none.
+
+    The common event line is decoded by ``typed_events`` into ``typed`` instead; its ``value``
+    is then decoded from ``raw`` the Python way when asked for (a rule failed, or a caller
+    wants the plain value), so no event pays for both decodings."""
+
+    __slots__ = ("line_no", "raw", "_value", "rejection", "typed")
+
+    def __init__(self, line_no: int, raw: str, value: Any = None, rejection: Rejection | None = None,
+                 typed: TypedEvent | None = None):
+        self.line_no, self.raw, self._value, self.rejection, self.typed = line_no, raw, value, rejection, typed
+
+    @property
+    def value(self) -> Any:
+        return self._value if self.typed is None else _loads(self.raw)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and (self.line_no, self.raw, self.value, self.rejection) == \
+            (other.line_no, other.raw, other.value, other.rejection)
+
+    __hash__ = None   # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Record(line_no={self.line_no!r}, raw={self.raw[:80]!r}, rejection={self.rejection!r})"
 
 
 def bounded(raw: str) -> str:
@@ -147,6 +166,8 @@ def _decode(line_no: int, line: bytes) -> Record | None:
     text = text.strip().lstrip("\ufeff")
     if not text:
         return None
+    if not _suspicious(text) and (typed := decode_typed(text)) is not None:
+        return Record(line_no, text, typed=typed)
     try:
         value = _loads(text)
     except RecursionError:
@@ -434,7 +455,7 @@ def read_records(stream: BinaryIO | Iterable[bytes]) -> Iterator[Record]:
             # Perhaps the start of a pretty-printed document: parse the rest of the input as one.
             yield from _documents(line_no, lines, line, one_line_only=False)
             continue
-        if record.rejection:
+        if record.rejection or record.typed is not None:
             yield record
         else:
             yield from _expand(record.value, line_no, record.raw, _suspicious(record.raw))
