@@ -201,3 +201,39 @@ def test_ingest_collects_less_often_while_it_runs_and_restores_the_thresholds(en
                    progress=lambda report: seen.append(gc.get_threshold()[0]))
     assert seen and all(t >= INGEST_GC_GEN0 for t in seen)
     assert gc.get_threshold() == before
+
+
+def test_copy_lines_stores_what_copy_text_stores(engine):
+    """The fast COPY encoding (plain fields by ``str()``, JSON by msgspec, escaping only rows that
+    need it) loads the same values as the field-by-field ``copy_text``, specials included."""
+    import pytest
+
+    from stylehint_assets.store.bulk import copy_lines, copy_text
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    rows = [{"s": "plain", "n": None, "i": 7, "f": 0.1, "b": False, "d": date(2025, 3, 30),
+             "t": datetime(2025, 3, 30, 10, 0, 0, 5), "j": {"k": 'say "hi"\\ \u00fc\n', "big": 2**70}, "jn": None},
+            {"s": "a\tb\nc\\N\rd", "n": "\\N", "i": None, "f": None, "b": True, "d": None, "t": datetime(2025, 1, 1),
+             "j": ["x", None, 1.5], "jn": "text"}]
+    columns = ["s", "n", "i", "f", "b", "d", "t", "j", "jn"]
+    order, data = copy_lines(rows, columns, frozenset({"j", "jn"}))
+    assert order == columns
+    reference = copy_text(rows, columns, frozenset({"j", "jn"}))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE copy_probe (s text, n text, i bigint, f float8, b boolean, "
+                             "d date, t timestamp, j jsonb, jn jsonb, via text)")
+        cursor = conn.connection.dbapi_connection.cursor()
+        for via, text_ in (("lines", data), ("text", reference)):
+            statement = f"COPY copy_probe ({', '.join(columns)}) FROM STDIN"
+            if conn.dialect.driver == "psycopg":
+                with cursor.copy(statement) as copy:
+                    copy.write(text_)
+            else:
+                cursor.copy_expert(statement, io.StringIO(text_))
+            conn.exec_driver_sql(f"UPDATE copy_probe SET via = '{via}' WHERE via IS NULL")
+        got = {via: [tuple(r) for r in conn.exec_driver_sql(
+            f"SELECT {', '.join(columns)} FROM copy_probe WHERE via = '{via}' ORDER BY i NULLS LAST")]
+            for via in ("lines", "text")}
+    assert got["lines"] == got["text"] and len(got["lines"]) == 2
+    assert got["lines"][0][7] == {"k": 'say "hi"\\ \u00fc\n', "big": 2**70}

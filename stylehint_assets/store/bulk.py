@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import JSON, Column, Connection, MetaData, Select, Table, bindparam, insert, select, text, update
 
 
@@ -41,6 +42,8 @@ def _document(rows: Sequence[dict[str, Any]]) -> str:
 
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+NULL = "\\N"
+_msgspec_encode = msgspec.json.Encoder().encode
 _encode_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_iso).encode
 
 
@@ -80,6 +83,39 @@ def copy_text(rows: Sequence[dict[str, Any]], columns: Sequence[str], json_colum
     return "\n".join(lines) + "\n"
 
 
+def _json_text(value: Any) -> str:
+    """A JSON column's document as COPY text: msgspec encodes it in C; its output has no raw
+    control character, so only backslashes need escaping. What msgspec refuses (a lone
+    surrogate, an unknown type) goes through ``_copy_json``, which raises as it always did."""
+    try:
+        return _msgspec_encode(value).decode("utf-8").replace("\\", "\\\\")
+    except (TypeError, ValueError, OverflowError, UnicodeError):
+        return _copy_json(value)
+
+
+def copy_lines(rows: Sequence[dict[str, Any]], columns: Sequence[str],
+               json_columns: frozenset[str] = frozenset()) -> tuple[list[str], str]:
+    """The rows as COPY text for the returned column order (the plain columns, then the JSON
+    ones), as ``copy_text`` would store them, with less Python per row: the plain fields of a row
+    are joined as ``str()`` gives them (PostgreSQL reads ``True``, ``2025-03-01 10:00:00``), and
+    only a row whose plain text holds a tab, newline, carriage return or a backslash other than
+    those of its ``\\N`` is escaped field by field."""
+    plain = [c for c in columns if c not in json_columns]
+    docs = [c for c in columns if c in json_columns]
+    seps = len(plain) - 1
+    lines = []
+    for row in rows:
+        values = [row.get(c) for c in plain]
+        text = "\t".join([NULL if v is None else str(v) for v in values])
+        if text.count("\\") != values.count(None) or "\n" in text or "\r" in text or text.count("\t") != seps:
+            text = "\t".join([_copy_field(v) for v in values])
+        if docs:
+            text += "\t" + "\t".join([NULL if (v := row.get(c)) is None else _json_text(v) for c in docs])
+        lines.append(text)
+    lines.append("")
+    return plain + docs, "\n".join(lines)
+
+
 def json_columns(table: Table) -> frozenset[str]:
     return frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
 
@@ -96,9 +132,9 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], 
     if conn.dialect.name != "postgresql":
         conn.execute(insert(table), [{c: r.get(c) for c in columns} for r in rows])
         return len(rows)
-    name, cols = _names(conn, table, columns)
+    order, data = copy_lines(rows, columns, json_columns(table))
+    name, cols = _names(conn, table, order)
     statement = f"COPY {name} ({', '.join(cols)}) FROM STDIN"   # identifiers from the schema, data in the stream
-    data = copy_text(rows, columns, json_columns(table))
     cursor = conn.connection.dbapi_connection.cursor()   # the transaction's own connection
     try:
         if conn.dialect.driver == "psycopg":   # psycopg 3: COPY is a context manager on the cursor
