@@ -109,14 +109,46 @@ class CounterBatch:
         self._observations: dict[tuple[str, tuple], list[float]] = {}   # per-bucket counts, then count, sum
 
     def add(self, old: Mapping[str, Any] | None, new: Mapping[str, Any], host: str) -> None:
+        if old is None:
+            self._add_new(new, host)
+            return
         for name, pairs, delta in _raw_increments(old, new, host):
             if name in HISTOGRAMS:
-                slots = self._observations.setdefault((name, pairs), [0.0] * (len(TIME_MS_BUCKETS) + 3))
-                slots[_bucket_index(delta)] += 1
-                slots[-2] += 1
-                slots[-1] += delta * HISTOGRAM_SCALE[name]
+                self._observe(name, pairs, delta)
             else:
                 self._counters[(name, pairs)] += delta
+
+    def _observe(self, name: str, pairs: tuple, delta: float) -> None:
+        slots = self._observations.get((name, pairs))
+        if slots is None:
+            slots = self._observations[(name, pairs)] = [0.0] * (len(TIME_MS_BUCKETS) + 3)
+        slots[_bucket_index(delta)] += 1
+        slots[-2] += 1
+        slots[-1] += delta * HISTOGRAM_SCALE[name]
+
+    def _add_new(self, new: Mapping[str, Any], host: str) -> None:
+        """``_raw_increments(None, new, host)`` written out: a new event is the common case, and
+        the generator's tuples and calls were most of the per-event cost (same series, same order)."""
+        counters = self._counters
+        status, eff, duration = new["status"], new.get("effective_edit_chars"), new.get("duration_ms")
+        policy, used = new.get("policy"), new.get("profile_used")
+        counters[(RUNS, (("status", status), ("host", host)))] += 1
+        if eff is not None:
+            counters[(EDIT_CHARS, (("host", host),))] += eff
+        if duration is not None:
+            self._observe(TIME_MS, (("host", host),), duration)
+        if policy is not None:
+            counters[(POLICY, (("policy", policy), ("host_family", new["host_family"]),
+                               ("segment_key", new.get("segment_key"))))] += 1
+        if used is not None:
+            profile = (("profile_used", used), ("profile_source", new.get("profile_source")))
+            counters[(PROFILE_USAGE, profile)] += 1
+            counters[(PROFILE_RUNS, (("status", status), *profile))] += 1
+            if eff is not None:
+                counters[(PROFILE_EDIT_CHARS, profile)] += eff
+                counters[(PROFILE_EDITED_RUNS, profile)] += 1
+            if duration is not None:
+                self._observe(PROFILE_TIME, profile, duration)
 
     def increments(self) -> list[Increment]:
         out: list[Increment] = [(name, _label_pairs(*pairs), delta) for (name, pairs), delta in self._counters.items()]
