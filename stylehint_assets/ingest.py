@@ -245,11 +245,12 @@ def ingest_records(
                     if stop is not None and stop.is_set():
                         ended = True
                         break
-                    if deadline is not None and time.monotonic() >= deadline:
+                    now = time.monotonic() if deadline is not None else 0.0
+                    if deadline is not None and now >= deadline:
                         break               # a slow input: commit what has waited long enough
-                    wait = POLL_SECONDS if deadline is None else min(POLL_SECONDS, deadline - time.monotonic())
+                    wait = POLL_SECONDS if deadline is None else min(POLL_SECONDS, deadline - now)
                     try:
-                        item = incoming.get(timeout=max(wait, 0.0))
+                        item = incoming.get(wait if wait > 0.0 else 0.0)
                     except queue.Empty:
                         if deadline is not None and time.monotonic() >= deadline:
                             break           # a slow stream: commit what has waited long enough

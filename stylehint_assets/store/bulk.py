@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from operator import itemgetter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -96,24 +97,47 @@ def _json_text(value: Any) -> str:
 def copy_lines(rows: Sequence[dict[str, Any]], columns: Sequence[str],
                json_columns: frozenset[str] = frozenset()) -> tuple[list[str], str]:
     """The rows as COPY text for the returned column order (the plain columns, then the JSON
-    ones), as ``copy_text`` would store them, with less Python per row: the plain fields of a row
-    are joined as ``str()`` gives them (PostgreSQL reads ``True``, ``2025-03-01 10:00:00``), and
-    only a row whose plain text holds a tab, newline, carriage return or a backslash other than
-    those of its ``\\N`` is escaped field by field."""
+    ones), storing what ``copy_text`` stores with less Python per row: the plain fields are
+    joined as ``str()`` gives them (PostgreSQL reads ``True``, ``2025-03-01 10:00:00``) and a
+    field that is exactly ``None`` becomes ``\\N``; only a row that holds the text ``"None"``,
+    a tab, a newline, a carriage return or a backslash is encoded field by field instead."""
     plain = [c for c in columns if c not in json_columns]
     docs = [c for c in columns if c in json_columns]
+    get_plain, get_docs = _getter(plain), _getter(docs)
     seps = len(plain) - 1
+    encode = _msgspec_encode
     lines = []
     for row in rows:
-        values = [row.get(c) for c in plain]
-        text = "\t".join([NULL if v is None else str(v) for v in values])
-        if text.count("\\") != values.count(None) or "\n" in text or "\r" in text or text.count("\t") != seps:
+        try:
+            values = get_plain(row)
+        except KeyError:
+            values = tuple(row.get(c) for c in plain)
+        text = "\t".join(map(str, values))
+        nulls = values.count(None)
+        if nulls:
+            text = f"\t{text}\t".replace("\tNone\t", "\t\\N\t").replace("\tNone\t", "\t\\N\t")[1:-1]
+        if (text.count("\\") != nulls or text.count("\t") != seps or "\n" in text or "\r" in text
+                or nulls and "None" in values):
             text = "\t".join([_copy_field(v) for v in values])
         if docs:
-            text += "\t" + "\t".join([NULL if (v := row.get(c)) is None else _json_text(v) for c in docs])
+            try:
+                values = get_docs(row)
+            except KeyError:
+                values = tuple(row.get(c) for c in docs)
+            try:
+                text += "\t" + "\t".join([NULL if v is None else encode(v).decode().replace("\\", "\\\\")
+                                           for v in values])
+            except (TypeError, ValueError, OverflowError, UnicodeError):
+                text += "\t" + "\t".join([NULL if v is None else _json_text(v) for v in values])
         lines.append(text)
     lines.append("")
     return plain + docs, "\n".join(lines)
+
+
+def _getter(columns: Sequence[str]):
+    """The values of ``columns`` of a row as a tuple (``itemgetter`` returns a bare value for one)."""
+    get = itemgetter(*columns) if columns else (lambda row: ())
+    return get if len(columns) != 1 else (lambda row: (get(row),))
 
 
 def json_columns(table: Table) -> frozenset[str]:
