@@ -100,3 +100,24 @@ def test_records_near_the_record_limit_stay_within_the_limit(tmp_path):
     peak, report = _peak_ingest(path, tmp_path)
     assert report["accepted"] == 200
     assert peak <= LIMIT_MB, f"peak RSS {peak:.0f} MB"
+
+
+def test_ingest_peak_does_not_grow_with_the_input(tmp_path):
+    """Real-shape events (a new form per ten events): five times the lines, the same peak RSS
+    within 20 % (it is bounded by the batch, not by the forms, hosts or ids seen so far)."""
+    from datetime import date
+
+    from stylehint_assets.synthetic import generate_ndjson_lines, make_real_world, write_ndjson
+
+    peaks = []
+    for n in (20_000, 100_000):
+        path = tmp_path / f"real-{n}.ndjson"
+        write_ndjson(str(path), generate_ndjson_lines(n, date(2025, 3, 30), days=30, seed=7,
+                                                      world=make_real_world(n, seed=7)))
+        run = tmp_path / f"run-{n}"
+        run.mkdir()
+        peak, report = _peak_ingest(path, run)
+        assert report["accepted"] == n
+        peaks.append(peak)
+        path.unlink()
+    assert peaks[1] <= 1.2 * peaks[0] and peaks[1] <= LIMIT_MB, f"peak RSS {peaks[0]:.0f} MB -> {peaks[1]:.0f} MB"
