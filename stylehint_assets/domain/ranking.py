@@ -63,7 +63,7 @@ class Thresholds:
         return {"form": self.min_form_runs, "segment": self.min_segment_runs, "family": self.min_family_runs}[level]
 
 
-RANKINGS = ("ratio", "wilson", "beta")
+RANKINGS = ("ratio", "wilson", "beta", "empirical_bayes")
 # Strength of the ``beta`` prior in pseudo-runs: a style's own runs outweigh the prior once it
 # has more than this many. The closed-loop simulator's sweep (3 to 200, one seed) found 100
 # lowest; across seeds it does not beat ``ratio`` reliably (README, closed loop).
@@ -86,9 +86,48 @@ def with_prior(styles: Sequence[StyleStat], upper: Sequence[StyleStat], strength
     out = []
     for s in styles:
         up = by_style.get(s.gen_style_id)
-        mean = Fraction(up.helpful, up.total_runs) if up else pooled
+        mean = up.posterior_ratio if up else pooled    # ``up`` without a prior: its helpful ratio
         out.append(replace(s, prior_helpful=mean * strength, prior_runs=strength))
     return tuple(out)
+
+
+# ``empirical_bayes`` prior strength: bounds of the fitted pseudo-runs, and the value used when
+# the window has too little spread to fit (fewer than FIT_MIN_CELLS form-level (form, style) cells).
+FIT_BOUNDS = (1, 1000)
+FIT_MIN_CELLS = 20
+
+
+def fitted_prior_runs(cells: int, runs: float, squared_deviation: float, binomial_variance: float,
+                      expected_helpful: float) -> int:
+    """The Beta prior strength k (pseudo-runs) fitted by the method of moments on the spread of
+    form-level helpful ratios around the same style's segment ratio.
+
+    Over the (form, style) cells i with n_i runs, h_i helpful and segment ratio p_i:
+    ``squared_deviation`` = sum (h_i - n_i p_i)^2 / n_i, ``binomial_variance`` = sum p_i (1 - p_i),
+    ``runs`` = sum n_i, ``expected_helpful`` = sum n_i p_i. If a form's true ratio varies around
+    its segment's with variance tau^2, E[squared_deviation] = binomial_variance + tau^2 * runs, so
+    tau^2 = (squared_deviation - binomial_variance) / runs; a Beta(k p, k (1 - p)) has variance
+    p (1 - p) / (k + 1), so k = p (1 - p) / tau^2 - 1 with p the run-weighted mean ratio. Forms that
+    follow their segment closely give a large k (the segment decides), forms that differ a small
+    one (the form's own runs decide). Rounded, and clamped to ``FIT_BOUNDS``; ``PRIOR_RUNS`` when
+    there are fewer than ``FIT_MIN_CELLS`` cells."""
+    low, high = FIT_BOUNDS
+    if cells < FIT_MIN_CELLS or runs <= 0:
+        return PRIOR_RUNS
+    tau2 = (squared_deviation - binomial_variance) / runs
+    p = expected_helpful / runs
+    if tau2 <= 0:
+        return high
+    return int(min(high, max(low, round(p * (1 - p) / tau2 - 1))))
+
+
+def zero_run_styles(styles: Sequence[StyleStat], upper: Sequence[StyleStat], min_upper_runs: int) -> tuple[StyleStat, ...]:
+    """The candidates of the level above (``min_upper_runs``+ runs there) that ``styles`` has no
+    runs of, as zero-run stats: with ``empirical_bayes`` a form may be recommended a style it has
+    not tried when its segment's evidence for that style outweighs the form's own runs."""
+    own = {s.gen_style_id for s in styles if s.total_runs}
+    return tuple(StyleStat(s.gen_style_id, 0, 0, 0) for s in sorted(upper, key=lambda s: s.gen_style_id)
+                 if s.total_runs >= min_upper_runs and s.gen_style_id not in own)
 
 
 def rank_key(stat: StyleStat, ranking: str = "ratio") -> tuple:
@@ -96,7 +135,7 @@ def rank_key(stat: StyleStat, ranking: str = "ratio") -> tuple:
     posterior mean), lowest mean edit (none last), most runs, name. Ratios compare exactly."""
     if ranking == "wilson":
         score: Fraction | float = wilson_lower_bound(stat.helpful, stat.total_runs)
-    elif ranking == "beta":
+    elif ranking in ("beta", "empirical_bayes"):
         score = stat.posterior_ratio
     else:
         score = Fraction(stat.helpful, stat.total_runs) if stat.total_runs else Fraction(0)
@@ -116,10 +155,13 @@ class LevelTry:
     styles: tuple[StyleStat, ...]
     skipped: str | None = None
     ranking: str = "ratio"
+    borrowed: tuple[StyleStat, ...] = ()   # zero-run styles from the level above (``empirical_bayes``)
 
     @property
     def candidates(self) -> tuple[StyleStat, ...]:
-        return tuple(s for s in self.styles if s.total_runs >= self.min_runs)
+        """Styles with ``min_runs``+ runs; once there is one, the borrowed styles compete too."""
+        own = tuple(s for s in self.styles if s.total_runs >= self.min_runs)
+        return own + self.borrowed if own else own
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -138,6 +180,7 @@ class HintChoice:
     preferred: StyleStat | None
     tried: tuple[LevelTry, ...] = field(default_factory=tuple)
     ranking: str = "ratio"
+    prior_level: str | None = None   # where the form level's prior came from (``beta``, ``empirical_bayes``)
 
     @property
     def chosen_level(self) -> LevelTry | None:
@@ -156,12 +199,20 @@ class HintChoice:
             low, high = wilson_interval(s.helpful, s.total_runs)
             measure = (f"best 95% Wilson lower bound {low:.2f} (interval {low:.2f}-{high:.2f}, "
                        f"{s.helpful}/{s.total_runs} helpful)")
-        elif self.ranking == "beta":
+        elif self.ranking in ("beta", "empirical_bayes"):
             prior = float(s.prior_helpful / s.prior_runs) if s.prior_runs else 0.0
+            fitted = ", fitted on the window's between-form spread" if self.ranking == "empirical_bayes" else ""
             measure = (f"best posterior helpful rate {float(s.posterior_ratio):.2f} ({s.helpful}/{s.total_runs} "
-                       f"helpful, prior {prior:.2f} worth {s.prior_runs} runs)")
+                       f"helpful, prior {prior:.2f} worth {s.prior_runs} runs{fitted})")
         else:
             measure = f"best helpful ratio {s.helpful}/{s.total_runs} = {s.helpful_ratio:.2f}"
+        if level.borrowed:
+            untried = " (not yet run on this form)" if s in level.borrowed else ""
+            return (
+                f"{s.gen_style_id}{untried} chosen at {level.level} level ({level.scope}): {measure} ({edit}) among "
+                f"{len(level.candidates) - len(level.borrowed)} style(s) with {level.min_runs}+ runs and "
+                f"{len(level.borrowed)} more from the {self.prior_level} level."
+            )
         return (
             f"{s.gen_style_id} chosen at {level.level} level ({level.scope}): {measure} ({edit}) among "
             f"{len(level.candidates)} style(s) with {level.min_runs}+ runs."
@@ -176,18 +227,34 @@ def choose_hint(
     family_styles: Sequence[StyleStat],
     thresholds: Thresholds = Thresholds(),
     ranking: str = "ratio",
+    prior_runs: int = PRIOR_RUNS,
 ) -> HintChoice:
     """The first level with a candidate wins; its best-ranked style is preferred. With ranking
     ``beta`` a form's styles get their prior from the same style one level up (the segment, or
     the family when the segment level is skipped), and the segment's and the family's styles
     from their own level's pooled ratio over all styles: a family's figures, pooled over its
-    segments, would pull each segment towards the family's best style and hide its own."""
-    if ranking == "beta":
+    segments, would pull each segment towards the family's best style and hide its own.
+
+    ``empirical_bayes`` (``prior_runs`` = the fitted k, ``fitted_prior_runs``) is ``beta`` with
+    two changes: the form's prior for a style is the level above's *posterior* for it (so a
+    lucky 4/5 there does not carry k runs of weight), and once the form has a candidate the
+    level above's candidates it has not run compete as zero-run styles scored by their prior
+    alone. Levels and thresholds stay SPEC 5's, so the source (and the coverage) is ``ratio``'s."""
+    borrowed: tuple[StyleStat, ...] = ()
+    prior_level = None
+    if ranking in ("beta", "empirical_bayes"):
+        strength = prior_runs if ranking == "empirical_bayes" else PRIOR_RUNS
         has_segment = host_family != OTHER and segment_key is not None
-        upper_of_form = segment_styles if has_segment and segment_styles else family_styles if host_family != OTHER else ()
-        form_styles = with_prior(form_styles, upper_of_form)
-        segment_styles = with_prior(segment_styles, ())
-        family_styles = with_prior(family_styles, ())
+        segment_styles = with_prior(segment_styles, (), strength)
+        family_styles = with_prior(family_styles, (), strength)
+        prior_level = "segment" if has_segment and segment_styles else "family" if host_family != OTHER else None
+        upper = {"segment": segment_styles, "family": family_styles, None: ()}[prior_level]
+        if ranking == "beta":   # its form prior is the raw ratio one level up
+            upper = tuple(replace(s, prior_helpful=Fraction(0), prior_runs=0) for s in upper)
+        else:
+            min_upper = thresholds.for_level(prior_level) if prior_level else 0
+            borrowed = with_prior(zero_run_styles(form_styles, upper, min_upper), upper, strength)
+        form_styles = with_prior(form_styles, upper, strength)
     tried: list[LevelTry] = []
     levels = (
         ("form", "this form", form_styles, None),
@@ -200,22 +267,23 @@ def choose_hint(
         ("family", host_family, family_styles, "family is other" if host_family == OTHER else None),
     )
     for level, scope, styles, skipped in levels:
-        attempt = LevelTry(level, scope, thresholds.for_level(level), tuple(() if skipped else styles), skipped, ranking)
+        attempt = LevelTry(level, scope, thresholds.for_level(level), tuple(() if skipped else styles), skipped, ranking,
+                           borrowed if level == "form" else ())
         tried.append(attempt)
         best = best_style(attempt.candidates, ranking)
         if best is not None:
-            return HintChoice(level, best, tuple(tried), ranking)
-    return HintChoice("none", None, tuple(tried), ranking)
+            return HintChoice(level, best, tuple(tried), ranking, prior_level)
+    return HintChoice("none", None, tuple(tried), ranking, prior_level)
 
 
 def segment_preferences(segment_styles: Mapping[tuple[str, str], Sequence[StyleStat]], thresholds: Thresholds = Thresholds(),
-                        ranking: str = "ratio") -> dict[str, dict[str, str]]:
+                        ranking: str = "ratio", prior_runs: int = PRIOR_RUNS) -> dict[str, dict[str, str]]:
     """family -> {segment -> preferred style at the segment level}, where that level has a candidate
-    (ranking ``beta``: prior from the segment's pooled ratio, as in ``choose_hint``)."""
+    (rankings ``beta``/``empirical_bayes``: prior from the segment's pooled ratio, as in ``choose_hint``)."""
     out: dict[str, dict[str, str]] = {}
     for (family, segment), styles in sorted(segment_styles.items()):
-        if ranking == "beta":
-            styles = with_prior(styles, ())
+        if ranking in ("beta", "empirical_bayes"):
+            styles = with_prior(styles, (), prior_runs if ranking == "empirical_bayes" else PRIOR_RUNS)
         best = best_style([s for s in styles if s.total_runs >= thresholds.min_segment_runs], ranking)
         if best is not None:
             out.setdefault(family, {})[segment] = best.gen_style_id

@@ -28,9 +28,10 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, delete, exists, func, insert, literal, not_, or_, select, tuple_
 
 from ..domain.hosts import OTHER
-from ..domain.ranking import StyleStat, Thresholds, choose_hint, segment_preferences
+from ..domain.ranking import PRIOR_RUNS, StyleStat, Thresholds, choose_hint, segment_preferences
 from .bulk import insert_rows, insert_select
 from .engine import lock_table_writes
+from .prior_strength import prior_runs_as_of
 from .schema import (
     family_style_stats as fam, form_profile_snapshots as fps, form_style_stats as fss, segment_style_stats as sss,
     style_hint_settings, style_hints,
@@ -126,16 +127,23 @@ def level_stats(conn: Connection, level: str, as_of: date, where=()) -> dict[tup
     return out
 
 
+def _prior_runs(conn: Connection, as_of: date, ranking: str) -> int:
+    """The prior strength ``choose_hint`` takes: fitted on the snapshot for ``empirical_bayes``."""
+    return prior_runs_as_of(conn, as_of) if ranking == "empirical_bayes" else PRIOR_RUNS
+
+
 def _choose_in_python(conn: Connection, as_of: date, thresholds: Thresholds, ranking: str) -> list[dict[str, Any]]:
-    """The slower path for rankings SQL does not reproduce exactly (``wilson``)."""
+    """The slower path for rankings SQL does not reproduce exactly (``wilson``, ``beta``,
+    ``empirical_bayes``)."""
     by_level = {level: level_stats(conn, level, as_of) for level in LEVEL_TABLES}
+    prior_runs = _prior_runs(conn, as_of, ranking)
     rows = []
     profiles = conn.execute(select(fps.c.host, fps.c.schema_hash, fps.c.host_family, fps.c.segment_key)
                             .where(fps.c.as_of == as_of))
     for host, schema, family, segment in profiles:
         choice = choose_hint(family, segment, by_level["form"].get((host, schema), []),
                              by_level["segment"].get((family, segment), []), by_level["family"].get((family,), []),
-                             thresholds, ranking=ranking)
+                             thresholds, ranking=ranking, prior_runs=prior_runs)
         rows.append({"as_of": as_of, "host": host, "schema_hash": schema, "host_family": family,
                      "segment_key": segment, "source": choice.source,
                      "preferred_style_id": choice.preferred.gen_style_id if choice.preferred else None})
@@ -227,11 +235,12 @@ def assemble_hints(conn: Connection, as_of: date, keys: Iterable[tuple[str, str]
     form = level_stats(conn, "form", as_of, form_where)
     segment = level_stats(conn, "segment", as_of)
     family = level_stats(conn, "family", as_of)
-    by_segment = segment_preferences(segment, thresholds, ranking)
+    prior_runs = _prior_runs(conn, as_of, ranking)
+    by_segment = segment_preferences(segment, thresholds, ranking, prior_runs)
     out = {}
     for host, schema, fam_name, seg in rows:
         choice = choose_hint(fam_name, seg, form.get((host, schema), []), segment.get((fam_name, seg), []),
-                             family.get((fam_name,), []), thresholds, ranking=ranking)
+                             family.get((fam_name,), []), thresholds, ranking=ranking, prior_runs=prior_runs)
         level = choice.chosen_level
         hint = {
             "preferred_style_id": choice.preferred.gen_style_id if choice.preferred else None,
