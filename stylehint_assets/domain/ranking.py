@@ -91,41 +91,40 @@ def with_prior(styles: Sequence[StyleStat], upper: Sequence[StyleStat], strength
     return tuple(out)
 
 
-# ``empirical_bayes`` prior strength: bounds of the fitted pseudo-runs, and the value used when
-# the window has too little spread to fit (fewer than FIT_MIN_CELLS form-level (form, style) cells).
+# ``empirical_bayes`` prior strengths: bounds of the fitted pseudo-runs, and the value used when
+# the window has too little data to fit (fewer than FIT_MIN_CELLS cells).
 FIT_BOUNDS = (1, 1000)
 FIT_MIN_CELLS = 20
 
 
-def fitted_prior_runs(cells: int, runs: float, squared_deviation: float, binomial_variance: float,
-                      expected_helpful: float) -> int:
+def fitted_prior_runs(cells: int, squared_deviation: float, binomial_variance: float, spread_weight: float) -> int:
     """The Beta prior strength k (pseudo-runs) fitted by the method of moments on the spread of
-    form-level helpful ratios around the same style's segment ratio.
+    one level's helpful ratios around the same style's ratio one level up (forms around their
+    segment, segments around the segment pooled over families).
 
-    Over the (form, style) cells i with n_i runs, h_i helpful and segment ratio p_i:
+    Over the cells i (e.g. (form, style)) with n_i runs, h_i helpful and ratio p_i one level up:
     ``squared_deviation`` = sum (h_i - n_i p_i)^2 / n_i, ``binomial_variance`` = sum p_i (1 - p_i),
-    ``runs`` = sum n_i, ``expected_helpful`` = sum n_i p_i. If a form's true ratio varies around
-    its segment's with variance tau^2, E[squared_deviation] = binomial_variance + tau^2 * runs, so
-    tau^2 = (squared_deviation - binomial_variance) / runs; a Beta(k p, k (1 - p)) has variance
-    p (1 - p) / (k + 1), so k = p (1 - p) / tau^2 - 1 with p the run-weighted mean ratio. Forms that
-    follow their segment closely give a large k (the segment decides), forms that differ a small
-    one (the form's own runs decide). Rounded, and clamped to ``FIT_BOUNDS``; ``PRIOR_RUNS`` when
-    there are fewer than ``FIT_MIN_CELLS`` cells."""
+    ``spread_weight`` = sum (n_i - 1) p_i (1 - p_i). If a cell's true ratio is drawn from
+    Beta(k p_i, k (1 - p_i)), h_i is beta-binomial with variance n_i p_i (1 - p_i) (1 + (n_i - 1) / (k + 1)),
+    so E[squared_deviation] = binomial_variance + spread_weight / (k + 1), which solved for k gives
+    the estimate. Cells that follow the level above closely give a large k (the level above
+    decides), cells that differ a small one (their own runs decide); no spread beyond the binomial
+    noise gives the upper bound. Rounded, clamped to ``FIT_BOUNDS``; ``PRIOR_RUNS`` when there are
+    fewer than ``FIT_MIN_CELLS`` cells."""
     low, high = FIT_BOUNDS
-    if cells < FIT_MIN_CELLS or runs <= 0:
+    if cells < FIT_MIN_CELLS or spread_weight <= 0:
         return PRIOR_RUNS
-    tau2 = (squared_deviation - binomial_variance) / runs
-    p = expected_helpful / runs
-    if tau2 <= 0:
+    excess = squared_deviation - binomial_variance
+    if excess <= 0:
         return high
-    return int(min(high, max(low, round(p * (1 - p) / tau2 - 1))))
+    return int(min(high, max(low, round(spread_weight / excess - 1))))
 
 
 def zero_run_styles(styles: Sequence[StyleStat], upper: Sequence[StyleStat], min_upper_runs: int) -> tuple[StyleStat, ...]:
     """The candidates of the level above (``min_upper_runs``+ runs there) that ``styles`` has no
     runs of, as zero-run stats: with ``empirical_bayes`` a form may be recommended a style it has
     not tried when its segment's evidence for that style outweighs the form's own runs."""
-    own = {s.gen_style_id for s in styles if s.total_runs}
+    own = {s.gen_style_id for s in styles}
     return tuple(StyleStat(s.gen_style_id, 0, 0, 0) for s in sorted(upper, key=lambda s: s.gen_style_id)
                  if s.total_runs >= min_upper_runs and s.gen_style_id not in own)
 
@@ -137,6 +136,7 @@ def rank_key(stat: StyleStat, ranking: str = "ratio") -> tuple:
         score: Fraction | float = wilson_lower_bound(stat.helpful, stat.total_runs)
     elif ranking in ("beta", "empirical_bayes"):
         score = stat.posterior_ratio
+
     else:
         score = Fraction(stat.helpful, stat.total_runs) if stat.total_runs else Fraction(0)
     edit = Fraction(stat.edit_sum, stat.edit_count) if stat.edit_count else None
@@ -199,11 +199,15 @@ class HintChoice:
             low, high = wilson_interval(s.helpful, s.total_runs)
             measure = (f"best 95% Wilson lower bound {low:.2f} (interval {low:.2f}-{high:.2f}, "
                        f"{s.helpful}/{s.total_runs} helpful)")
-        elif self.ranking in ("beta", "empirical_bayes"):
+        elif self.ranking == "beta" or (self.ranking == "empirical_bayes" and s.prior_runs):
             prior = float(s.prior_helpful / s.prior_runs) if s.prior_runs else 0.0
-            fitted = ", fitted on the window's between-form spread" if self.ranking == "empirical_bayes" else ""
+            where = ""
+            if self.ranking == "empirical_bayes":
+                where = (f" from the {self.prior_level} level" if level.level == "form" and self.prior_level
+                         else " from this segment pooled over the known families" if level.level == "segment"
+                         else " from this form's own styles") + " (strength fitted on this snapshot)"
             measure = (f"best posterior helpful rate {float(s.posterior_ratio):.2f} ({s.helpful}/{s.total_runs} "
-                       f"helpful, prior {prior:.2f} worth {s.prior_runs} runs{fitted})")
+                       f"helpful, prior {prior:.2f} worth {s.prior_runs} runs{where})")
         else:
             measure = f"best helpful ratio {s.helpful}/{s.total_runs} = {s.helpful_ratio:.2f}"
         if level.borrowed:
@@ -228,6 +232,8 @@ def choose_hint(
     thresholds: Thresholds = Thresholds(),
     ranking: str = "ratio",
     prior_runs: int = PRIOR_RUNS,
+    pooled_segment: Sequence[StyleStat] = (),
+    segment_prior_runs: int = 0,
 ) -> HintChoice:
     """The first level with a candidate wins; its best-ranked style is preferred. With ranking
     ``beta`` a form's styles get their prior from the same style one level up (the segment, or
@@ -235,26 +241,33 @@ def choose_hint(
     from their own level's pooled ratio over all styles: a family's figures, pooled over its
     segments, would pull each segment towards the family's best style and hide its own.
 
-    ``empirical_bayes`` (``prior_runs`` = the fitted k, ``fitted_prior_runs``) is ``beta`` with
-    two changes: the form's prior for a style is the level above's *posterior* for it (so a
-    lucky 4/5 there does not carry k runs of weight), and once the form has a candidate the
-    level above's candidates it has not run compete as zero-run styles scored by their prior
-    alone. Levels and thresholds stay SPEC 5's, so the source (and the coverage) is ``ratio``'s."""
+    ``empirical_bayes`` is a two-step hierarchy with strengths fitted on the snapshot
+    (``fitted_prior_runs``): a (family, segment)'s styles get a prior of ``segment_prior_runs``
+    pseudo-runs from the same style in ``pooled_segment`` (the segment over all known families),
+    and a form's styles a prior of ``prior_runs`` from that *posterior* one level up (the
+    family's ratio when the segment level is skipped; the form's own pooled ratio for family
+    other). Once the form has a candidate, the level above's candidates that it has not run
+    compete as zero-run styles scored by their prior alone, so a form stuck on the style of
+    its first runs can be moved to its segment's better one. The family level ranks as
+    ``ratio``. Levels and thresholds stay SPEC 5's: the source (so the coverage) is ``ratio``'s."""
     borrowed: tuple[StyleStat, ...] = ()
     prior_level = None
     if ranking in ("beta", "empirical_bayes"):
-        strength = prior_runs if ranking == "empirical_bayes" else PRIOR_RUNS
         has_segment = host_family != OTHER and segment_key is not None
-        segment_styles = with_prior(segment_styles, (), strength)
-        family_styles = with_prior(family_styles, (), strength)
         prior_level = "segment" if has_segment and segment_styles else "family" if host_family != OTHER else None
         upper = {"segment": segment_styles, "family": family_styles, None: ()}[prior_level]
-        if ranking == "beta":   # its form prior is the raw ratio one level up
-            upper = tuple(replace(s, prior_helpful=Fraction(0), prior_runs=0) for s in upper)
+        if ranking == "beta":
+            segment_styles = with_prior(segment_styles, ())
+            family_styles = with_prior(family_styles, ())
+            form_styles = with_prior(form_styles, upper)
         else:
+            if has_segment and pooled_segment and segment_prior_runs:
+                segment_styles = with_prior(segment_styles, pooled_segment, segment_prior_runs)
+                if prior_level == "segment":
+                    upper = segment_styles
             min_upper = thresholds.for_level(prior_level) if prior_level else 0
-            borrowed = with_prior(zero_run_styles(form_styles, upper, min_upper), upper, strength)
-        form_styles = with_prior(form_styles, upper, strength)
+            borrowed = with_prior(zero_run_styles(form_styles, upper, min_upper), upper, prior_runs)
+            form_styles = with_prior(form_styles, upper, prior_runs)
     tried: list[LevelTry] = []
     levels = (
         ("form", "this form", form_styles, None),
@@ -277,13 +290,17 @@ def choose_hint(
 
 
 def segment_preferences(segment_styles: Mapping[tuple[str, str], Sequence[StyleStat]], thresholds: Thresholds = Thresholds(),
-                        ranking: str = "ratio", prior_runs: int = PRIOR_RUNS) -> dict[str, dict[str, str]]:
+                        ranking: str = "ratio", pooled_segments: Mapping[str, Sequence[StyleStat]] | None = None,
+                        segment_prior_runs: int = 0) -> dict[str, dict[str, str]]:
     """family -> {segment -> preferred style at the segment level}, where that level has a candidate
-    (rankings ``beta``/``empirical_bayes``: prior from the segment's pooled ratio, as in ``choose_hint``)."""
+    (ranking ``beta``: prior from the segment's pooled ratio; ``empirical_bayes``: from the
+    segment pooled over the known families, ``pooled_segments``; as in ``choose_hint``)."""
     out: dict[str, dict[str, str]] = {}
     for (family, segment), styles in sorted(segment_styles.items()):
-        if ranking in ("beta", "empirical_bayes"):
-            styles = with_prior(styles, (), prior_runs if ranking == "empirical_bayes" else PRIOR_RUNS)
+        if ranking == "beta":
+            styles = with_prior(styles, ())
+        elif ranking == "empirical_bayes" and family != OTHER and pooled_segments and segment_prior_runs:
+            styles = with_prior(styles, pooled_segments.get(segment, ()), segment_prior_runs)
         best = best_style([s for s in styles if s.total_runs >= thresholds.min_segment_runs], ranking)
         if best is not None:
             out.setdefault(family, {})[segment] = best.gen_style_id
