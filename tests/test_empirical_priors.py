@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 
 from stylehint_assets.domain.ranking import Thresholds, fitted_prior_runs
 from stylehint_assets.store.empirical_priors import empirical_priors, form_moments, segment_moments
-from stylehint_assets.store.hint_choice import assemble_hints, build_style_hints, choose_style_hints
+from stylehint_assets.store.hint_choice import assemble_hints, build_style_hints, choose_style_hints, segment_choices
 from stylehint_assets.store.schema import (
     form_profile_snapshots as fps, form_style_stats, segment_style_stats, style_hints,
 )
@@ -100,6 +100,7 @@ def test_stored_choice_moves_intern_forms_and_the_assembled_hint_explains_it(eng
         again = {(r["host"], r["schema_hash"]): (r["source"], r["preferred_style_id"])
                  for r in choose_style_hints(conn, D, Thresholds(), "empirical_bayes")}
         full = assemble_hints(conn, D)
+        by_segment = segment_choices(conn, D, Thresholds(), "empirical_bayes")      # what `experiments` prefers
     assert again == stored                                                    # recompute gives the same rows
     assert {k: v[0] for k, v in stored.items()} == {k: r["source"] for k, r in ratio.items()}   # same levels
     assert all(r["preferred_style_id"] == "narrative" for k, r in ratio.items() if k[0] != "x.example.com")
@@ -111,4 +112,5 @@ def test_stored_choice_moves_intern_forms_and_the_assembled_hint_explains_it(eng
     assert explained.startswith("bullets (not yet run on this form) chosen at form level (this form)")
     assert "more from the segment level" in explained
     assert full[interns[0]]["style_by_segment"]["intern"] == "bullets"
+    assert all(hint["style_by_segment"] == by_segment.get(hint["host_family"], {}) for hint in full.values())
     assert full[("x.example.com", "o")]["source"] == "form"

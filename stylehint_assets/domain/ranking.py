@@ -72,8 +72,9 @@ PRIOR_RUNS = 100
 
 def with_prior(styles: Sequence[StyleStat], upper: Sequence[StyleStat], strength: int = PRIOR_RUNS) -> tuple[StyleStat, ...]:
     """The styles with a Beta prior of ``strength`` pseudo-runs centred on the same style's
-    helpful ratio one level up (``upper``); a style missing there gets the pooled ratio of
-    ``upper``, and with no ``upper`` at all the pooled ratio of ``styles`` themselves.
+    helpful ratio one level up (``upper``; its posterior mean when ``upper`` has a prior itself);
+    a style missing there gets the pooled ratio of ``upper``, and with no ``upper`` at all the
+    pooled ratio of ``styles`` themselves.
 
     Empirical Bayes shrinkage: a form's runs are read against what the segment already knows
     about that style, so a lucky 4/5 no longer displaces a style that is good across the

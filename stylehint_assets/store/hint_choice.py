@@ -137,6 +137,14 @@ def _priors(conn: Connection, as_of: date, ranking: str) -> dict[str, Any]:
             "pooled_segments": priors.pooled_segments}
 
 
+def segment_choices(conn: Connection, as_of: date, thresholds: Thresholds, ranking: str = "ratio") -> dict[str, dict[str, str]]:
+    """family -> {segment -> preferred style at the segment level} as of ``as_of``, with the
+    ranking's priors (the hints' ``style_by_segment``; ``stylehint experiments``' preferred style)."""
+    priors = _priors(conn, as_of, ranking)
+    return segment_preferences(level_stats(conn, "segment", as_of), thresholds, ranking,
+                               priors.get("pooled_segments"), priors.get("segment_prior_runs", 0))
+
+
 def _choose_in_python(conn: Connection, as_of: date, thresholds: Thresholds, ranking: str) -> list[dict[str, Any]]:
     """The slower path for rankings SQL does not reproduce exactly (``wilson``, ``beta``,
     ``empirical_bayes``)."""
