@@ -137,7 +137,6 @@ def rank_key(stat: StyleStat, ranking: str = "ratio") -> tuple:
         score: Fraction | float = wilson_lower_bound(stat.helpful, stat.total_runs)
     elif ranking in ("beta", "empirical_bayes"):
         score = stat.posterior_ratio
-
     else:
         score = Fraction(stat.helpful, stat.total_runs) if stat.total_runs else Fraction(0)
     edit = Fraction(stat.edit_sum, stat.edit_count) if stat.edit_count else None
