@@ -393,19 +393,18 @@ def _jsonable_row(row: dict[str, Any]) -> dict[str, Any]:
 
 def cmd_experiments(args, settings: Settings) -> None:
     from .domain.experiments import experiment_report
-    from .domain.ranking import segment_preferences
     from .runner import window_for
-    from .store.hint_choice import level_stats
+    from .store.hint_choice import level_stats, segment_choices
     from .store.impact import explore_counts
 
     start, end = window_for(args.as_of, settings)
     with _engine(settings).connect() as conn:
         stats = level_stats(conn, "segment", args.as_of)
         counts = explore_counts(conn, start, end)
+        prefs = segment_choices(conn, args.as_of, settings.thresholds, settings.ranking)
     if not stats and not counts:
         raise CliError(f"no segment statistics or explore runs as of {args.as_of}: "
                        f"build them with `{command('materialize', '--as-of', args.as_of.isoformat())}`")
-    prefs = segment_preferences(stats, settings.thresholds, settings.ranking)
     preferred = {(fam, seg): style for fam, segs in prefs.items() for seg, style in segs.items()}
     report = experiment_report(counts, preferred)
     if args.format == "json":

@@ -4,7 +4,8 @@ import pytest
 from fractions import Fraction
 
 from stylehint_assets.domain.ranking import (
-    PRIOR_RUNS, StyleStat, Thresholds, best_style, choose_hint, profile_segment, with_prior,
+    FIT_BOUNDS, FIT_MIN_CELLS, PRIOR_RUNS, StyleStat, Thresholds, best_style, choose_hint, fitted_prior_runs,
+    profile_segment, segment_preferences, with_prior,
 )
 
 
@@ -146,3 +147,87 @@ def test_beta_keeps_levels_thresholds_and_tie_breaks():
     tie = best_style(with_prior([S("y", 10, 5, 300, 3), S("x", 10, 5, 100, 2)], ()), ranking="beta")
     assert tie.gen_style_id == "x"
     assert best_style(with_prior([S("zeta", 10, 5), S("alpha", 10, 5)], ()), ranking="beta").gen_style_id == "alpha"
+
+
+# --- STYLEHINT_RANKING=empirical_bayes: fitted priors, untried styles of the segment compete ----
+
+def test_fitted_prior_runs_recovers_a_known_strength():
+    """Cells whose true ratios are drawn from a Beta with strength 60 around their prior ratio p."""
+    import random
+    rng = random.Random(7)
+    k, cells = 60, []
+    for _ in range(3000):
+        p = rng.choice((0.3, 0.45, 0.6))
+        theta = rng.betavariate(k * p, k * (1 - p))
+        n = rng.randint(5, 40)
+        cells.append((n, sum(rng.random() < theta for _ in range(n)), p))
+    moments = (len(cells), sum((h - n * p) ** 2 / n for n, h, p in cells), sum(p * (1 - p) for _, _, p in cells),
+               sum((n - 1) * p * (1 - p) for n, _, p in cells))
+    assert 45 <= fitted_prior_runs(*moments) <= 80     # over rng seeds 0-7 the fit spreads 49-78
+
+
+def test_fitted_prior_runs_bounds():
+    low, high = FIT_BOUNDS
+    assert fitted_prior_runs(FIT_MIN_CELLS - 1, 50.0, 1.0, 40.0) == PRIOR_RUNS     # too few cells to fit
+    assert fitted_prior_runs(100, 20.0, 25.0, 400.0) == high                        # no spread beyond the noise
+    assert fitted_prior_runs(100, 5000.0, 25.0, 400.0) == low                       # a huge spread
+    assert fitted_prior_runs(100, 35.0, 25.0, 400.0) == 39                          # 400 / (35 - 25) - 1
+
+
+def test_empirical_bayes_moves_a_single_candidate_form_to_its_segments_better_style():
+    # the form only ever ran its fallback style (2/6); across the segment "bullets" is far better
+    form = [S("narrative", 6, 2)]
+    segment = [S("narrative", 600, 180), S("bullets", 300, 150), S("rare", 3, 3)]
+    assert choose_hint("greenhouse", "intern", form, segment, [], ranking="ratio").preferred.gen_style_id == "narrative"
+    c = choose_hint("greenhouse", "intern", form, segment, [], ranking="empirical_bayes", prior_runs=40)
+    assert c.source == "form" and c.preferred.gen_style_id == "bullets"
+    assert c.preferred.total_runs == 0 and c.preferred.posterior_ratio == Fraction(1, 2)
+    # "rare" has 3 < MIN_SEGMENT_RUNS runs up there: not borrowed
+    assert [s.gen_style_id for s in c.tried[0].borrowed] == ["bullets"]
+    assert c.explanation() == (
+        "bullets (not yet run on this form) chosen at form level (this form): best posterior helpful rate 0.50 "
+        "(0/0 helpful, prior 0.50 worth 40 runs from the segment level (strength fitted on this snapshot)) "
+        "(no edit data) among 1 style(s) with 5+ runs and 1 more from the segment level.")
+    assert c.tried[0].as_json()["candidates"] == ["bullets", "narrative"]
+    assert set(c.tried[0].as_json()["styles"]) == {"narrative"}       # style_stats stay the form's own
+
+
+def test_empirical_bayes_lets_strong_form_evidence_win_over_the_segment():
+    form = [S("narrative", 400, 240)]                  # 0.60 on 400 runs of this form
+    segment = [S("narrative", 600, 180), S("bullets", 300, 150)]
+    c = choose_hint("greenhouse", "intern", form, segment, [], ranking="empirical_bayes", prior_runs=40)
+    assert c.preferred.gen_style_id == "narrative"   # (240 + 40 * 0.3) / 440 = 0.573 > 0.5
+
+
+def test_empirical_bayes_keeps_spec_levels_so_coverage_is_ratios():
+    segment = [S("narrative", 600, 180), S("bullets", 300, 150)]
+    # no form candidate (4 < 5 runs): borrowed styles do not make one; the segment level decides
+    c = choose_hint("greenhouse", "intern", [S("narrative", 4, 1)], segment, [], ranking="empirical_bayes", prior_runs=40)
+    assert (c.source, c.preferred.gen_style_id, c.tried[0].candidates) == ("segment", "bullets", ())
+    none = choose_hint("other", None, [S("a", 2, 2)], [], [], ranking="empirical_bayes", prior_runs=40)
+    assert none.source == "none" and none.preferred is None
+    # family other: nothing above the form, so no borrowed styles and the prior is the form's pooled ratio
+    other = choose_hint("other", None, [S("a", 5, 4), S("b", 50, 25)], [], [], ranking="empirical_bayes", prior_runs=40)
+    # (4 + 40 * 29/55) / 45 > (25 + 40 * 29/55) / 90
+    assert other.tried[0].borrowed == () and other.preferred.gen_style_id == "a"
+    assert "prior 0.53 worth 40 runs from this form's own styles" in other.explanation()
+
+
+def test_empirical_bayes_reads_a_segment_against_the_segment_over_all_families():
+    # in greenhouse/intern "lucky" has 5/6, but over all families it is poor; "bullets" is good everywhere
+    segment = [S("lucky", 6, 5), S("bullets", 200, 100)]
+    pooled = [S("lucky", 900, 270), S("bullets", 1200, 600)]
+    assert choose_hint("greenhouse", "intern", [], segment, [], ranking="ratio").preferred.gen_style_id == "lucky"
+    c = choose_hint("greenhouse", "intern", [], segment, [], ranking="empirical_bayes", prior_runs=40,
+                    pooled_segment=pooled, segment_prior_runs=100)
+    assert (c.source, c.preferred.gen_style_id) == ("segment", "bullets")
+    assert "prior 0.50 worth 100 runs from this segment pooled over the known families" in c.explanation()
+    prefs = segment_preferences({("greenhouse", "intern"): segment}, ranking="empirical_bayes",
+                                pooled_segments={"intern": pooled}, segment_prior_runs=100)
+    assert prefs == {"greenhouse": {"intern": "bullets"}}
+    # a form of that segment gets its prior from the segment's posterior, not its raw 5/6
+    f = choose_hint("greenhouse", "intern", [S("lucky", 5, 3)], segment, [], ranking="empirical_bayes",
+                    prior_runs=40, pooled_segment=pooled, segment_prior_runs=100)
+    lucky_prior = (5 + 100 * Fraction(270, 900)) / (6 + 100)
+    assert f.tried[0].styles[0].prior_helpful == lucky_prior * 40
+    assert f.preferred.gen_style_id == "bullets"

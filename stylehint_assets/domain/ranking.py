@@ -63,7 +63,7 @@ class Thresholds:
         return {"form": self.min_form_runs, "segment": self.min_segment_runs, "family": self.min_family_runs}[level]
 
 
-RANKINGS = ("ratio", "wilson", "beta")
+RANKINGS = ("ratio", "wilson", "beta", "empirical_bayes")
 # Strength of the ``beta`` prior in pseudo-runs: a style's own runs outweigh the prior once it
 # has more than this many. The closed-loop simulator's sweep (3 to 200, one seed) found 100
 # lowest; across seeds it does not beat ``ratio`` reliably (README, closed loop).
@@ -72,8 +72,9 @@ PRIOR_RUNS = 100
 
 def with_prior(styles: Sequence[StyleStat], upper: Sequence[StyleStat], strength: int = PRIOR_RUNS) -> tuple[StyleStat, ...]:
     """The styles with a Beta prior of ``strength`` pseudo-runs centred on the same style's
-    helpful ratio one level up (``upper``); a style missing there gets the pooled ratio of
-    ``upper``, and with no ``upper`` at all the pooled ratio of ``styles`` themselves.
+    helpful ratio one level up (``upper``; its posterior mean when ``upper`` has a prior itself);
+    a style missing there gets the pooled ratio of ``upper``, and with no ``upper`` at all the
+    pooled ratio of ``styles`` themselves.
 
     Empirical Bayes shrinkage: a form's runs are read against what the segment already knows
     about that style, so a lucky 4/5 no longer displaces a style that is good across the
@@ -86,9 +87,47 @@ def with_prior(styles: Sequence[StyleStat], upper: Sequence[StyleStat], strength
     out = []
     for s in styles:
         up = by_style.get(s.gen_style_id)
-        mean = Fraction(up.helpful, up.total_runs) if up else pooled
+        mean = up.posterior_ratio if up else pooled    # ``up`` without a prior: its helpful ratio
         out.append(replace(s, prior_helpful=mean * strength, prior_runs=strength))
     return tuple(out)
+
+
+# ``empirical_bayes`` prior strengths: bounds of the fitted pseudo-runs, and the value used when
+# the window has too little data to fit (fewer than FIT_MIN_CELLS cells).
+FIT_BOUNDS = (1, 1000)
+FIT_MIN_CELLS = 20
+
+
+def fitted_prior_runs(cells: int, squared_deviation: float, binomial_variance: float, spread_weight: float) -> int:
+    """The Beta prior strength k (pseudo-runs) fitted by the method of moments on the spread of
+    one level's helpful ratios around the same style's ratio one level up (forms around their
+    segment, segments around the segment pooled over families).
+
+    Over the cells i (e.g. (form, style)) with n_i runs, h_i helpful and ratio p_i one level up:
+    ``squared_deviation`` = sum (h_i - n_i p_i)^2 / n_i, ``binomial_variance`` = sum p_i (1 - p_i),
+    ``spread_weight`` = sum (n_i - 1) p_i (1 - p_i). If a cell's true ratio is drawn from
+    Beta(k p_i, k (1 - p_i)), h_i is beta-binomial with variance n_i p_i (1 - p_i) (1 + (n_i - 1) / (k + 1)),
+    so E[squared_deviation] = binomial_variance + spread_weight / (k + 1), which solved for k gives
+    the estimate. Cells that follow the level above closely give a large k (the level above
+    decides), cells that differ a small one (their own runs decide); no spread beyond the binomial
+    noise gives the upper bound. Rounded, clamped to ``FIT_BOUNDS``; ``PRIOR_RUNS`` when there are
+    fewer than ``FIT_MIN_CELLS`` cells."""
+    low, high = FIT_BOUNDS
+    if cells < FIT_MIN_CELLS or spread_weight <= 0:
+        return PRIOR_RUNS
+    excess = squared_deviation - binomial_variance
+    if excess <= 0:
+        return high
+    return int(min(high, max(low, round(spread_weight / excess - 1))))
+
+
+def zero_run_styles(styles: Sequence[StyleStat], upper: Sequence[StyleStat], min_upper_runs: int) -> tuple[StyleStat, ...]:
+    """The candidates of the level above (``min_upper_runs``+ runs there) that ``styles`` has no
+    runs of, as zero-run stats: with ``empirical_bayes`` a form may be recommended a style it has
+    not tried when its segment's evidence for that style outweighs the form's own runs."""
+    own = {s.gen_style_id for s in styles}
+    return tuple(StyleStat(s.gen_style_id, 0, 0, 0) for s in sorted(upper, key=lambda s: s.gen_style_id)
+                 if s.total_runs >= min_upper_runs and s.gen_style_id not in own)
 
 
 def rank_key(stat: StyleStat, ranking: str = "ratio") -> tuple:
@@ -96,7 +135,7 @@ def rank_key(stat: StyleStat, ranking: str = "ratio") -> tuple:
     posterior mean), lowest mean edit (none last), most runs, name. Ratios compare exactly."""
     if ranking == "wilson":
         score: Fraction | float = wilson_lower_bound(stat.helpful, stat.total_runs)
-    elif ranking == "beta":
+    elif ranking in ("beta", "empirical_bayes"):
         score = stat.posterior_ratio
     else:
         score = Fraction(stat.helpful, stat.total_runs) if stat.total_runs else Fraction(0)
@@ -116,10 +155,13 @@ class LevelTry:
     styles: tuple[StyleStat, ...]
     skipped: str | None = None
     ranking: str = "ratio"
+    borrowed: tuple[StyleStat, ...] = ()   # zero-run styles from the level above (``empirical_bayes``)
 
     @property
     def candidates(self) -> tuple[StyleStat, ...]:
-        return tuple(s for s in self.styles if s.total_runs >= self.min_runs)
+        """Styles with ``min_runs``+ runs; once there is one, the borrowed styles compete too."""
+        own = tuple(s for s in self.styles if s.total_runs >= self.min_runs)
+        return own + self.borrowed if own else own
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -138,6 +180,7 @@ class HintChoice:
     preferred: StyleStat | None
     tried: tuple[LevelTry, ...] = field(default_factory=tuple)
     ranking: str = "ratio"
+    prior_level: str | None = None   # where the form level's prior came from (``beta``, ``empirical_bayes``)
 
     @property
     def chosen_level(self) -> LevelTry | None:
@@ -156,12 +199,24 @@ class HintChoice:
             low, high = wilson_interval(s.helpful, s.total_runs)
             measure = (f"best 95% Wilson lower bound {low:.2f} (interval {low:.2f}-{high:.2f}, "
                        f"{s.helpful}/{s.total_runs} helpful)")
-        elif self.ranking == "beta":
+        elif self.ranking == "beta" or (self.ranking == "empirical_bayes" and s.prior_runs):
             prior = float(s.prior_helpful / s.prior_runs) if s.prior_runs else 0.0
+            where = ""
+            if self.ranking == "empirical_bayes":
+                where = (f" from the {self.prior_level} level" if level.level == "form" and self.prior_level
+                         else " from this segment pooled over the known families" if level.level == "segment"
+                         else " from this form's own styles") + " (strength fitted on this snapshot)"
             measure = (f"best posterior helpful rate {float(s.posterior_ratio):.2f} ({s.helpful}/{s.total_runs} "
-                       f"helpful, prior {prior:.2f} worth {s.prior_runs} runs)")
+                       f"helpful, prior {prior:.2f} worth {s.prior_runs} runs{where})")
         else:
             measure = f"best helpful ratio {s.helpful}/{s.total_runs} = {s.helpful_ratio:.2f}"
+        if level.borrowed:
+            untried = " (not yet run on this form)" if s in level.borrowed else ""
+            return (
+                f"{s.gen_style_id}{untried} chosen at {level.level} level ({level.scope}): {measure} ({edit}) among "
+                f"{len(level.candidates) - len(level.borrowed)} style(s) with {level.min_runs}+ runs and "
+                f"{len(level.borrowed)} more from the {self.prior_level} level."
+            )
         return (
             f"{s.gen_style_id} chosen at {level.level} level ({level.scope}): {measure} ({edit}) among "
             f"{len(level.candidates)} style(s) with {level.min_runs}+ runs."
@@ -176,18 +231,43 @@ def choose_hint(
     family_styles: Sequence[StyleStat],
     thresholds: Thresholds = Thresholds(),
     ranking: str = "ratio",
+    prior_runs: int = PRIOR_RUNS,
+    pooled_segment: Sequence[StyleStat] = (),
+    segment_prior_runs: int = 0,
 ) -> HintChoice:
     """The first level with a candidate wins; its best-ranked style is preferred. With ranking
     ``beta`` a form's styles get their prior from the same style one level up (the segment, or
     the family when the segment level is skipped), and the segment's and the family's styles
     from their own level's pooled ratio over all styles: a family's figures, pooled over its
-    segments, would pull each segment towards the family's best style and hide its own."""
-    if ranking == "beta":
+    segments, would pull each segment towards the family's best style and hide its own.
+
+    ``empirical_bayes`` is a two-step hierarchy with strengths fitted on the snapshot
+    (``fitted_prior_runs``): a (family, segment)'s styles get a prior of ``segment_prior_runs``
+    pseudo-runs from the same style in ``pooled_segment`` (the segment over all known families),
+    and a form's styles a prior of ``prior_runs`` from that *posterior* one level up (the
+    family's ratio when the segment level is skipped; the form's own pooled ratio for family
+    other). Once the form has a candidate, the level above's candidates that it has not run
+    compete as zero-run styles scored by their prior alone, so a form stuck on the style of
+    its first runs can be moved to its segment's better one. The family level ranks as
+    ``ratio``. Levels and thresholds stay SPEC 5's: the source (so the coverage) is ``ratio``'s."""
+    borrowed: tuple[StyleStat, ...] = ()
+    prior_level = None
+    if ranking in ("beta", "empirical_bayes"):
         has_segment = host_family != OTHER and segment_key is not None
-        upper_of_form = segment_styles if has_segment and segment_styles else family_styles if host_family != OTHER else ()
-        form_styles = with_prior(form_styles, upper_of_form)
-        segment_styles = with_prior(segment_styles, ())
-        family_styles = with_prior(family_styles, ())
+        prior_level = "segment" if has_segment and segment_styles else "family" if host_family != OTHER else None
+        upper = {"segment": segment_styles, "family": family_styles, None: ()}[prior_level]
+        if ranking == "beta":
+            segment_styles = with_prior(segment_styles, ())
+            family_styles = with_prior(family_styles, ())
+            form_styles = with_prior(form_styles, upper)
+        else:
+            if has_segment and pooled_segment and segment_prior_runs:
+                segment_styles = with_prior(segment_styles, pooled_segment, segment_prior_runs)
+                if prior_level == "segment":
+                    upper = segment_styles
+            min_upper = thresholds.for_level(prior_level) if prior_level else 0
+            borrowed = with_prior(zero_run_styles(form_styles, upper, min_upper), upper, prior_runs)
+            form_styles = with_prior(form_styles, upper, prior_runs)
     tried: list[LevelTry] = []
     levels = (
         ("form", "this form", form_styles, None),
@@ -200,22 +280,27 @@ def choose_hint(
         ("family", host_family, family_styles, "family is other" if host_family == OTHER else None),
     )
     for level, scope, styles, skipped in levels:
-        attempt = LevelTry(level, scope, thresholds.for_level(level), tuple(() if skipped else styles), skipped, ranking)
+        attempt = LevelTry(level, scope, thresholds.for_level(level), tuple(() if skipped else styles), skipped, ranking,
+                           borrowed if level == "form" else ())
         tried.append(attempt)
         best = best_style(attempt.candidates, ranking)
         if best is not None:
-            return HintChoice(level, best, tuple(tried), ranking)
-    return HintChoice("none", None, tuple(tried), ranking)
+            return HintChoice(level, best, tuple(tried), ranking, prior_level)
+    return HintChoice("none", None, tuple(tried), ranking, prior_level)
 
 
 def segment_preferences(segment_styles: Mapping[tuple[str, str], Sequence[StyleStat]], thresholds: Thresholds = Thresholds(),
-                        ranking: str = "ratio") -> dict[str, dict[str, str]]:
+                        ranking: str = "ratio", pooled_segments: Mapping[str, Sequence[StyleStat]] | None = None,
+                        segment_prior_runs: int = 0) -> dict[str, dict[str, str]]:
     """family -> {segment -> preferred style at the segment level}, where that level has a candidate
-    (ranking ``beta``: prior from the segment's pooled ratio, as in ``choose_hint``)."""
+    (ranking ``beta``: prior from the segment's pooled ratio; ``empirical_bayes``: from the
+    segment pooled over the known families, ``pooled_segments``; as in ``choose_hint``)."""
     out: dict[str, dict[str, str]] = {}
     for (family, segment), styles in sorted(segment_styles.items()):
         if ranking == "beta":
             styles = with_prior(styles, ())
+        elif ranking == "empirical_bayes" and family != OTHER and pooled_segments and segment_prior_runs:
+            styles = with_prior(styles, pooled_segments.get(segment, ()), segment_prior_runs)
         best = best_style([s for s in styles if s.total_runs >= thresholds.min_segment_runs], ranking)
         if best is not None:
             out.setdefault(family, {})[segment] = best.gen_style_id

@@ -10,7 +10,8 @@ order). The first level with a best candidate wins: form, then segment (not for 
 ``other`` or a profile without segment), then family (not for ``other``), else none.
 
 The ``wilson`` ranking (STYLEHINT_RANKING) orders by a floating-point bound that SQL would not
-reproduce bit for bit, so it takes the slower path: the stats are read and
+reproduce bit for bit (``beta`` and ``empirical_bayes`` by posterior means with priors from
+other levels), so they take the slower path: the stats are read and
 ``domain.ranking.choose_hint`` chooses per profile in Python.
 
 Reading a snapshot (``assemble_hints``): the stored row is lean (level, preferred style); the
@@ -30,6 +31,7 @@ from sqlalchemy import Connection, and_, case, delete, exists, func, insert, lit
 from ..domain.hosts import OTHER
 from ..domain.ranking import StyleStat, Thresholds, choose_hint, segment_preferences
 from .bulk import insert_rows, insert_select
+from .empirical_priors import empirical_priors
 from .engine import lock_table_writes
 from .schema import (
     family_style_stats as fam, form_profile_snapshots as fps, form_style_stats as fss, segment_style_stats as sss,
@@ -126,16 +128,36 @@ def level_stats(conn: Connection, level: str, as_of: date, where=()) -> dict[tup
     return out
 
 
+def _priors(conn: Connection, as_of: date, ranking: str) -> dict[str, Any]:
+    """``choose_hint``'s prior arguments: fitted on the snapshot for ``empirical_bayes``."""
+    if ranking != "empirical_bayes":
+        return {}
+    priors = empirical_priors(conn, as_of)
+    return {"prior_runs": priors.form_prior_runs, "segment_prior_runs": priors.segment_prior_runs,
+            "pooled_segments": priors.pooled_segments}
+
+
+def segment_choices(conn: Connection, as_of: date, thresholds: Thresholds, ranking: str = "ratio") -> dict[str, dict[str, str]]:
+    """family -> {segment -> preferred style at the segment level} as of ``as_of``, with the
+    ranking's priors (the hints' ``style_by_segment``; ``stylehint experiments``' preferred style)."""
+    priors = _priors(conn, as_of, ranking)
+    return segment_preferences(level_stats(conn, "segment", as_of), thresholds, ranking,
+                               priors.get("pooled_segments"), priors.get("segment_prior_runs", 0))
+
+
 def _choose_in_python(conn: Connection, as_of: date, thresholds: Thresholds, ranking: str) -> list[dict[str, Any]]:
-    """The slower path for rankings SQL does not reproduce exactly (``wilson``)."""
+    """The slower path for rankings SQL does not reproduce exactly (``wilson``, ``beta``,
+    ``empirical_bayes``)."""
     by_level = {level: level_stats(conn, level, as_of) for level in LEVEL_TABLES}
+    priors = _priors(conn, as_of, ranking)
+    pooled = priors.pop("pooled_segments", {})
     rows = []
     profiles = conn.execute(select(fps.c.host, fps.c.schema_hash, fps.c.host_family, fps.c.segment_key)
                             .where(fps.c.as_of == as_of))
     for host, schema, family, segment in profiles:
         choice = choose_hint(family, segment, by_level["form"].get((host, schema), []),
                              by_level["segment"].get((family, segment), []), by_level["family"].get((family,), []),
-                             thresholds, ranking=ranking)
+                             thresholds, ranking=ranking, pooled_segment=pooled.get(segment, ()), **priors)
         rows.append({"as_of": as_of, "host": host, "schema_hash": schema, "host_family": family,
                      "segment_key": segment, "source": choice.source,
                      "preferred_style_id": choice.preferred.gen_style_id if choice.preferred else None})
@@ -227,11 +249,14 @@ def assemble_hints(conn: Connection, as_of: date, keys: Iterable[tuple[str, str]
     form = level_stats(conn, "form", as_of, form_where)
     segment = level_stats(conn, "segment", as_of)
     family = level_stats(conn, "family", as_of)
-    by_segment = segment_preferences(segment, thresholds, ranking)
+    priors = _priors(conn, as_of, ranking)
+    pooled = priors.pop("pooled_segments", {})
+    by_segment = segment_preferences(segment, thresholds, ranking, pooled, priors.get("segment_prior_runs", 0))
     out = {}
     for host, schema, fam_name, seg in rows:
         choice = choose_hint(fam_name, seg, form.get((host, schema), []), segment.get((fam_name, seg), []),
-                             family.get((fam_name,), []), thresholds, ranking=ranking)
+                             family.get((fam_name,), []), thresholds, ranking=ranking,
+                             pooled_segment=pooled.get(seg, ()), **priors)
         level = choice.chosen_level
         hint = {
             "preferred_style_id": choice.preferred.gen_style_id if choice.preferred else None,
