@@ -575,3 +575,25 @@ def test_a_sync_reports_its_changed_days_to_dagster(store_url, tmp_path):
         records = instance.fetch_materializations(dg.AssetKey("autofill_events"), limit=10, ascending=True).records
         assert sorted(r.partition_key for r in records) == ["2025-03-10", "2025-03-11"]
         assert all(not r.run_id for r in records)
+
+
+def test_a_due_snapshot_check_is_made_by_one_request_while_the_others_keep_the_memo(tmp_path):
+    from datetime import datetime, timezone
+
+    from stylehint_assets.api.profile import ServedViews
+    from stylehint_assets.store.engine import upgrade
+
+    engine = get_engine(f"sqlite:///{tmp_path}/views.db")
+    upgrade(engine)
+    views = ServedViews(engine, True, recheck_seconds=0.05)
+    first = views.answer(GH, "s1", None)
+    assert not first.known and json.loads(first.body)["error"] == "unknown form"
+    assert views.cached(GH, "s1", None) == first          # memoised: no store read
+    time.sleep(0.1)
+    assert views.cached(GH, "s1", None) is None           # due: this caller re-reads the publish state ...
+    assert views.cached(GH, "s1", None) == first          # ... while every other caller keeps the memo
+    mark_published(engine, date(2025, 3, 30), datetime(2025, 3, 30, 6, tzinfo=timezone.utc), "next-run")
+    time.sleep(0.1)
+    assert views.cached(GH, "s1", None) is None
+    views.answer(GH, "s1", None)                          # the new snapshot: the memo of the old one is gone
+    assert views._snapshot[1] == "next-run" and list(views._views) == [(GH, "s1")]
