@@ -4,6 +4,7 @@ Error bodies are ``{"error": "<one line>"}``: never a traceback, SQL or the data
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -30,7 +31,9 @@ from .faults import RETRY_AFTER_SECONDS, store_unavailable
 from .profile import CACHE_CONTROL, ServedViews, encode
 from .readiness import readiness
 from .request_metrics import RequestMetrics, RequestMetricsMiddleware
-from .sync import is_ndjson, sync
+from .group_commit import GroupCommitter
+from .sync import SOURCE, SyncOutcome, is_ndjson, prepare
+from .sync import outcome as sync_outcome
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +72,15 @@ class StoreDown(Exception):
 
 
 async def _in_threadpool(func, *args):
-    """``func(*args)`` off the event loop; a store that is unreachable (SQLAlchemy's error, or the
-    driver's own from the COPY path) raises ``StoreDown`` for the 503 handler."""
+    """``func(*args)`` off the event loop; a store that is unreachable raises ``StoreDown``."""
+    return await _store_call(run_in_threadpool(func, *args))
+
+
+async def _store_call(work):
+    """Awaits ``work``; a store that is unreachable (SQLAlchemy's error, or the driver's own from
+    the COPY path) raises ``StoreDown`` for the 503 handler."""
     try:
-        return await run_in_threadpool(func, *args)
+        return await work
     except Exception as exc:
         if store_unavailable(exc):
             raise StoreDown((str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0]) from exc
@@ -100,11 +108,13 @@ def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine 
     metrics = RequestMetrics(CollectorRegistry(auto_describe=False))
     views = ServedViews(engine, settings.profile_enabled)
     arrivals = arrivals or ArrivalReporter()
+    groups = GroupCommitter(engine, settings, SOURCE)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         threading.Thread(target=_first_look, args=(views,), name="stylehint-profile-start", daemon=True).start()
         yield
+        await run_in_threadpool(groups.close)     # write the uploads still queued
         await run_in_threadpool(arrivals.close)   # report the days still pending before exit
 
     app = FastAPI(lifespan=lifespan, title="stylehint", version="1", docs_url=None, redoc_url=None, openapi_url="/openapi.json",
@@ -158,7 +168,12 @@ def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine 
     async def learning_sync(request: Request) -> Response:
         """Ingest one upload exactly as `stylehint ingest` does: bad events are quarantined and counted."""
         body = await read_bounded(request, settings.api_max_body_bytes)
-        outcome = await _in_threadpool(sync, engine, settings, body, is_ndjson(request.headers.get("content-type")))
+        ndjson = is_ndjson(request.headers.get("content-type"))
+        prepared = await _in_threadpool(prepare, engine, settings, body, ndjson)
+        if isinstance(prepared, SyncOutcome):
+            outcome = prepared
+        else:
+            outcome = sync_outcome(await _store_call(asyncio.wrap_future(groups.submit(prepared))), ndjson)
         arrivals.add(outcome.days)   # runless materializations of the changed days, in the background
         return json_response(outcome.body, outcome.status)
 
