@@ -128,3 +128,16 @@ def test_uploads_queued_behind_a_transaction_share_the_next_one(pg_database_url,
     _reset(engine)
     assert sequential(engine, settings, bodies) == reports
     assert contents(engine) == stored
+
+
+def test_a_request_that_goes_away_neither_stops_the_writer_nor_loses_its_upload(engine, settings):
+    committer = GroupCommitter(engine, settings, "api")
+    bodies = uploads()
+    prepared = [validate_upload(read_records(io.BytesIO(b)), settings=settings) for b in bodies]
+    futures = [committer.submit(u) for u in prepared]
+    futures[0].cancel()                        # as asyncio.wrap_future does when its request is cancelled
+    assert all(f.result(timeout=30) for f in futures[1:])
+    assert committer.submit(prepared[0]).result(timeout=30).merged == 5   # the writer still writes ...
+    committer.close()
+    ev, _, _ = contents(engine)
+    assert {"a1", "a2", "a3", "b1", "c1"} <= {e["event_id"] for e in ev}  # ... and kept the cancelled upload

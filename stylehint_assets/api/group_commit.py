@@ -9,7 +9,6 @@ finds the writer idle is written at once, so a lone client pays no latency for i
 """
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from concurrent.futures import Future
@@ -18,8 +17,6 @@ from sqlalchemy import Engine
 
 from ..config import Settings
 from ..ingest import IngestReport, Upload, ingest_group
-
-log = logging.getLogger(__name__)
 
 MAX_GROUP_EVENTS = 5_000          # as a batch of ``stylehint ingest`` (STYLEHINT_INGEST_BATCH_SIZE's default)
 MAX_GROUP_BYTES = 4 << 20
@@ -34,7 +31,7 @@ class GroupCommitter:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()   # (upload, future) pairs, then _STOP
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
-        self.groups = 0                   # transactions written (for tests and the benchmark's curiosity)
+        self.groups = 0                   # transactions written (tests read it)
 
     def submit(self, upload: Upload) -> Future:
         """The upload's ``IngestReport`` (or the exception that failed it), once its group is committed."""
@@ -78,13 +75,18 @@ class GroupCommitter:
             self._write(group)
 
     def _write(self, group: list[tuple[Upload, Future]]) -> None:
+        # Running futures cannot be cancelled any more (a request whose client went away cancels
+        # its future): an upload taken into a group is written whatever happens to its request.
+        waiting = [future.set_running_or_notify_cancel() for _, future in group]
         try:
             outcomes: list[IngestReport | Exception] = ingest_group(
                 self.engine, [u for u, _ in group], settings=self.settings, source=self.source)
         except Exception as exc:  # noqa: BLE001 - the group's failure is each of its requests'
             outcomes = [exc] * len(group)
         self.groups += 1
-        for (_, future), outcome in zip(group, outcomes):
+        for (_, future), outcome, answer in zip(group, outcomes, waiting):
+            if not answer:
+                continue
             if isinstance(outcome, Exception):
                 future.set_exception(outcome)
             else:
