@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -158,6 +159,81 @@ def _client(argv: list[str]) -> None:
     print(json.dumps(result))
 
 
+# ------------------------------------------------------------------ wrk (when installed)
+
+WRK_LUA = r"""
+local paths, template, token, batch = {PATHS}, {TEMPLATE}, {TOKEN}, {BATCH}
+local threads = {}
+local counter, prefix, n = 0, "", 0
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  prefix = "wrk-" .. tostring(id) .. "-" .. tostring(math.random(1, 1e9))
+  n = id * 7
+  wrk.headers["Authorization"] = "Bearer " .. token
+end
+function request()
+  n = n + 1
+  if template then
+    local body = template:gsub("__N__", prefix .. "-" .. tostring(n))
+    return wrk.format("POST", paths[1], {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, body)
+  end
+  return wrk.format("GET", paths[(n % #paths) + 1])
+end
+function done(summary, latency, requests)
+  io.write(string.format("WRKJSON {\"requests\": %d, \"duration_us\": %d, \"non_2xx\": %d, \"socket_errors\": %d, " ..
+    "\"p50_us\": %d, \"p99_us\": %d}\n", summary.requests, summary.duration, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def _lua_string(value: str) -> str:
+    return "[==[" + value + "]==]"
+
+
+def _run_wrk(port: int, kind: str, concurrency: int, seconds: float, forms=None, batch: int = 50) -> dict:
+    """The same phase through wrk (C, its own process, two threads): the Python client shares the 2
+    cores with the server and becomes part of what is measured. The same requests as ``_load``."""
+    import tempfile
+
+    paths = ["/healthz"] if kind == "healthz" else [
+        f"{PROFILE}?{urlencode({'host': h, 'schema_hash': sh})}" for h, sh in (forms or [])]
+    template = "nil"
+    if kind == "sync":
+        from stylehint_assets.synthetic import generate_events
+
+        events = [dict(e, event_id=f"__N__-{j}") for j, e in
+                  enumerate(generate_events(batch, END_DAY, days=30, seed=11))]
+        template = _lua_string(json.dumps({"events": events}))
+        paths = [SYNC]
+    lua = (WRK_LUA.replace("{PATHS}", "{" + ",".join(_lua_string(x) for x in paths) + "}")
+           .replace("{TEMPLATE}", template).replace("{TOKEN}", _lua_string(TOKEN)).replace("{BATCH}", str(batch)))
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua)
+    try:
+        warm = subprocess.run(["wrk", "-t2", f"-c{concurrency}", "-d1s", "-s", f.name, f"http://127.0.0.1:{port}"],
+                              capture_output=True, text=True, timeout=60)
+        out = subprocess.run(["wrk", "-t2", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+                              "-s", f.name, f"http://127.0.0.1:{port}"], capture_output=True, text=True,
+                             timeout=seconds + 60, check=True).stdout
+    finally:
+        os.unlink(f.name)
+    del warm
+    line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
+    r = json.loads(line[len("WRKJSON "):])
+    elapsed = r["duration_us"] / 1e6
+    ok = r["requests"] - r["non_2xx"]
+    return {"kind": kind, "client": "wrk", "concurrency": concurrency, "seconds": round(elapsed, 2),
+            "requests": r["requests"], "statuses": {"2xx": ok, "other": r["non_2xx"], "socket_errors": r["socket_errors"]},
+            "requests_per_s": round(r["requests"] / elapsed, 1), "p50_ms": round(r["p50_us"] / 1000, 2),
+            "p99_ms": round(r["p99_us"] / 1000, 2),
+            **({"events_per_s": round(ok * batch / elapsed, 1), "batch": batch} if kind == "sync" else {})}
+
+
 # ------------------------------------------------------------------ orchestration
 
 def _free_port() -> int:
@@ -212,11 +288,13 @@ def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 90.0) -> Non
     raise RuntimeError("stylehint serve not ready in time")
 
 
-def _run_client(port: int, kind: str, concurrency: int, seconds: float, forms=None) -> dict:
+def _run_client(port: int, kind: str, concurrency: int, seconds: float, forms=None, client: str = "python") -> dict:
+    if client == "wrk":
+        return _run_wrk(port, kind, concurrency, seconds, forms)
     out = subprocess.run([sys.executable, __file__, "--client", kind, "--port", str(port), "--concurrency",
                           str(concurrency), "--seconds", str(seconds), "--forms", json.dumps(forms or []),
                           "--token", TOKEN], capture_output=True, text=True, timeout=seconds + 120, check=True)
-    return json.loads(out.stdout)
+    return {**json.loads(out.stdout), "client": "python"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", type=int, default=20000, help="synthetic events behind the snapshot")
     p.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--client", dest="load_client", choices=("auto", "wrk", "python"), default="auto",
+                   help="load generator: wrk when installed (auto), else this script's asyncio client")
     args = p.parse_args(argv)
 
     from sqlalchemy import create_engine, text
@@ -254,10 +334,13 @@ def main(argv: list[str] | None = None) -> int:
         _wait_ready(port, proc)
         print(f"{len(forms)} forms; load: profile at {args.concurrency}, sync at {args.sync_concurrency} ...",
               file=sys.stderr, flush=True)
+        client = args.load_client
+        if client == "auto":
+            client = "wrk" if shutil.which("wrk") else "python"
         load_before = os.getloadavg()[0]
-        healthz = _run_client(port, "healthz", args.concurrency, args.seconds)
-        profile = _run_client(port, "profile", args.concurrency, args.seconds, forms)
-        sync = _run_client(port, "sync", args.sync_concurrency, args.seconds)
+        healthz = _run_client(port, "healthz", args.concurrency, args.seconds, client=client)
+        profile = _run_client(port, "profile", args.concurrency, args.seconds, forms, client=client)
+        sync = _run_client(port, "sync", args.sync_concurrency, args.seconds, client=client)
         load_after = os.getloadavg()[0]
     finally:
         if proc is not None:
@@ -269,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-    result = {"meta": {"machine": _machine(), "workers": args.workers, "forms": len(forms),
+    result = {"meta": {"machine": _machine(), "workers": args.workers, "forms": len(forms), "client": client,
                        "load_average_1min": [round(load_before, 1), round(load_after, 1)],
                        "measured_at": datetime.utcnow().isoformat(timespec="seconds") + "Z"},
               "healthz": healthz, "profile": profile, "sync": sync,
@@ -278,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"{result['meta']['machine']}; stylehint serve --workers {args.workers}; {len(forms)} forms; "
-          f"load average {load_before:.1f} before, {load_after:.1f} after")
+          f"load from {client}; load average {load_before:.1f} before, {load_after:.1f} after")
     print("| phase | concurrency | requests/s | p50 | p99 | events/s | statuses | target |")
     print("|---|---:|---:|---:|---:|---:|---|---|")
     print(f"| healthz GET (baseline) | {healthz['concurrency']} | {healthz['requests_per_s']:,.0f} | "

@@ -1,7 +1,8 @@
 """Ingest orchestration: records in, batches committed, a report out (SPEC 1).
 
-``ingest_records`` is the one entry point (the CLI, the HTTP service and the runless events
-call it). Around the write primitives of ``store.ingest`` it does the batching: this thread
+``ingest_records`` is the one entry point for a stream (the CLI, the runless events, a large
+upload); ``ingest_group`` writes several small uploads validated by ``validate_upload`` in one
+transaction (the HTTP service's group commit), from the same pieces. Around the write primitives of ``store.ingest`` it does the batching: this thread
 decodes (or, for a live stream, a reader thread) and validates, a writer thread commits one
 batch while the next is read. A batch is committed when it is full, or when it has waited
 ``ingest_commit_seconds`` (a slow stdin stream), or when ``stop`` is set (Ctrl-C): what was
@@ -32,7 +33,9 @@ from .config import Settings
 from .domain.events import Rejection, validate
 from .domain.records import Record, one_line
 from .domain.typed_events import validate_typed
-from .store.ingest import BatchResult, assigned_event_id, quarantine, refresh_planner_statistics, write_batch
+from .store.ingest import (
+    BatchResult, assigned_event_id, quarantine, refresh_planner_statistics, write_batch, write_parts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +172,50 @@ class _ReadAhead:
         out.put(_END)
 
 
+def _store(engine: Engine, valid: list[tuple[Record, dict[str, Any]]], rejected: list[tuple[Record, Rejection]],
+           batch_received: datetime, settings: Settings, source: str, report: IngestReport) -> None:
+    """Commit one batch and add it to ``report``; a batch the database refuses is split until the
+    refused records are found and quarantined with the database's reason."""
+    try:
+        with engine.begin() as conn:
+            result = write_batch(conn, valid, batch_received, settings) if valid else BatchResult()
+            quarantine(conn, rejected + result.rejected, batch_received, source)
+    except Exception as exc:  # noqa: BLE001 - sorted into record-level or not just below
+        if not valid or not _record_level(exc):
+            raise
+        if len(valid) == 1:   # the culprit: quarantined with the database's reason
+            log.info("record refused by the store", extra={"line_no": valid[0][0].line_no})
+            _store(engine, [], rejected + [(valid[0][0], Rejection("unstorable", one_line(exc)))], batch_received,
+                   settings, source, report)
+            return
+        half = len(valid) // 2
+        _store(engine, valid[:half], rejected, batch_received, settings, source, report)
+        _store(engine, valid[half:], [], batch_received, settings, source, report)
+        return
+    report.add(result, len(valid) - len(result.rejected), rejected + result.rejected)
+
+
+def _validated(record: Record, batch_received: datetime, settings: Settings, occurrences: Counter) -> dict[str, Any]:
+    """The record's event, or its ``Rejection``; records without event_id get a content-derived id,
+    counted per input in ``occurrences``."""
+    if record.rejection:
+        raise record.rejection
+    max_selectors = settings.max_selectors_per_map
+    try:
+        event = None if record.typed is None else validate_typed(record.typed, batch_received, max_selectors)
+        if event is None:   # not typed, or a rule failed: the Python rules decide, and word the reason
+            event = validate(record.value, batch_received, max_selectors)
+    except Rejection:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of one record is that record's rejection
+        raise Rejection("invalid_record", one_line(exc)) from None
+    if event["event_id"] is None:
+        key = _occurrence_key(record.raw)
+        occurrences[key] += 1
+        event["event_id"] = assigned_event_id(record.raw, occurrences[key])
+    return event
+
+
 def ingest_records(
     engine: Engine,
     records: Iterable[Record],
@@ -193,43 +240,6 @@ def ingest_records(
     occurrences: Counter = Counter()
     halt = threading.Event()
     incoming = _ReadAhead(records, halt) if live else _Direct(records)
-    max_selectors = settings.max_selectors_per_map
-
-    def store(valid: list[tuple[Record, dict[str, Any]]], rejected: list[tuple[Record, Rejection]],
-              batch_received: datetime) -> None:
-        try:
-            with engine.begin() as conn:
-                result = write_batch(conn, valid, batch_received, settings) if valid else BatchResult()
-                quarantine(conn, rejected + result.rejected, batch_received, source)
-        except Exception as exc:  # noqa: BLE001 - sorted into record-level or not just below
-            if not valid or not _record_level(exc):
-                raise
-            if len(valid) == 1:   # the culprit: quarantined with the database's reason
-                log.info("record refused by the store", extra={"line_no": valid[0][0].line_no})
-                store([], rejected + [(valid[0][0], Rejection("unstorable", one_line(exc)))], batch_received)
-                return
-            half = len(valid) // 2
-            store(valid[:half], rejected, batch_received)
-            store(valid[half:], [], batch_received)
-            return
-        report.add(result, len(valid) - len(result.rejected), rejected + result.rejected)
-
-    def validated(record: Record, batch_received: datetime) -> dict[str, Any]:
-        if record.rejection:
-            raise record.rejection
-        try:
-            event = None if record.typed is None else validate_typed(record.typed, batch_received, max_selectors)
-            if event is None:   # not typed, or a rule failed: the Python rules decide, and word the reason
-                event = validate(record.value, batch_received, max_selectors)
-        except Rejection:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any failure of one record is that record's rejection
-            raise Rejection("invalid_record", one_line(exc)) from None
-        if event["event_id"] is None:
-            key = _occurrence_key(record.raw)
-            occurrences[key] += 1
-            event["event_id"] = assigned_event_id(record.raw, occurrences[key])
-        return event
 
     try:
         with _fewer_collections(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="stylehint-ingest") as writer:
@@ -265,7 +275,7 @@ def ingest_records(
                         batch_received = batch_received or utcnow()
                         deadline = time.monotonic() + settings.ingest_commit_seconds
                     try:
-                        valid.append((item, validated(item, batch_received)))
+                        valid.append((item, _validated(item, batch_received, settings, occurrences)))
                     except Rejection as why:
                         rejected.append((item, why))
                 if pending is not None:
@@ -274,7 +284,7 @@ def ingest_records(
                     if progress:
                         progress(report)
                 if valid or rejected:
-                    pending = writer.submit(store, valid, rejected, batch_received)
+                    pending = writer.submit(_store, engine, valid, rejected, batch_received, settings, source, report)
             if pending is not None:
                 pending.result()
                 if progress:
@@ -285,3 +295,67 @@ def ingest_records(
     refresh_planner_statistics(engine, report.inserted)
     log.info("ingest done", extra={"report": report.as_json(), "interrupted": report.interrupted})
     return report
+
+
+@dataclass
+class Upload:
+    """One input validated on its own, as ``ingest_records`` would (its receipt time, its own
+    content-derived ids), waiting to be written together with others by ``ingest_group``."""
+
+    valid: list[tuple[Record, dict[str, Any]]]
+    rejected: list[tuple[Record, Rejection]]
+    received_at: datetime
+    raw_bytes: int
+
+    @property
+    def records(self) -> int:
+        return len(self.valid) + len(self.rejected)
+
+
+def validate_upload(records: Iterable[Record], *, settings: Settings, received_at: datetime | None = None) -> Upload:
+    """Decode and validate a whole (bounded) input without writing it."""
+    upload = Upload([], [], received_at or utcnow(), 0)
+    occurrences: Counter = Counter()
+    for record in records:
+        upload.raw_bytes += len(record.raw)
+        try:
+            upload.valid.append((record, _validated(record, upload.received_at, settings, occurrences)))
+        except Rejection as why:
+            upload.rejected.append((record, why))
+    return upload
+
+
+def ingest_group(engine: Engine, uploads: list[Upload], *, settings: Settings,
+                 source: str = "") -> list[IngestReport | Exception]:
+    """Write several uploads in one transaction (group commit), each with the report it would have
+    had if ingested alone in this order (``write_parts``), the same rows, quarantine and counters.
+
+    A failure that is not a record's (the database went away) is every upload's, with nothing
+    written. When the database refuses a record, the uploads are written one by one instead, in
+    order, each split like a batch of ``ingest_records`` until the refused records are
+    quarantined; an upload that then fails on its own gets its exception, the others their report."""
+    reports = [IngestReport() for _ in uploads]
+    try:
+        with engine.begin() as conn:
+            if any(u.valid for u in uploads):
+                results = write_parts(conn, [(u.valid, u.received_at) for u in uploads], settings)
+            else:
+                results = [BatchResult() for _ in uploads]
+            for upload, result in zip(uploads, results):
+                quarantine(conn, upload.rejected + result.rejected, upload.received_at, source)
+    except Exception as exc:  # noqa: BLE001 - sorted into record-level or not just below
+        if not any(u.valid for u in uploads) or not _record_level(exc):
+            raise
+        outcomes: list[IngestReport | Exception] = []
+        for upload, report in zip(uploads, reports):
+            try:
+                _store(engine, upload.valid, upload.rejected, upload.received_at, settings, source, report)
+                outcomes.append(report)
+            except Exception as alone:  # noqa: BLE001 - this upload's failure, answered to its request
+                outcomes.append(alone)
+        refresh_planner_statistics(engine, sum(r.inserted for r in outcomes if isinstance(r, IngestReport)))
+        return outcomes
+    for upload, result, report in zip(uploads, results, reports):
+        report.add(result, len(upload.valid) - len(result.rejected), upload.rejected + result.rejected)
+    refresh_planner_statistics(engine, sum(r.inserted for r in reports))
+    return list(reports)

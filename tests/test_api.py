@@ -19,6 +19,8 @@ from sqlalchemy import create_engine, select, text, update
 
 from stylehint_assets import cli
 from stylehint_assets.config import Settings
+from stylehint_assets.domain.records import read_records
+from stylehint_assets.ingest import ingest_records
 from stylehint_assets.api.profile import SNAPSHOT_RECHECK_SECONDS
 from stylehint_assets.store.engine import get_engine
 from stylehint_assets.store.migrate import BASELINE, head_revision
@@ -165,6 +167,43 @@ def test_concurrent_syncs_with_overlapping_event_ids_count_each_event_once(api, 
     ev, _, counters = store_contents(store_url)
     assert sorted(e["event_id"] for e in ev) == sorted(distinct)
     assert sum(v for name, _, v in counters if name == "applylens_autofill_runs_total") == 180
+    # the per-request bodies (written in groups) add up to what one ingest of all the uploads reports
+    _reset(get_engine(store_url))
+    done = cli_run(store_url, "ingest", "-", "--json",
+                   stdin=b"".join(json.dumps(p).encode() + b"\n" for p in payloads))
+    assert done.returncode == 0, done.stderr
+    alone = json.loads(done.stdout)
+    for key in ("accepted", "rejected", "merged"):
+        assert sum(a.json()[key] for a in answers) == alone[key], key
+
+
+def test_concurrent_syncs_store_what_sequential_ingests_store(api, store_url):
+    # Overlapping ids carry the same content, so the end state does not depend on the order in
+    # which the groups commit: rows, quarantine and counters must equal one upload after another.
+    pool = {f"q{i}": e for i, e in enumerate(events(60))}
+    payloads = [{"host": GH, "schema_hash": "s1",
+                 "events": [{**pool[f"q{j}"], "event_id": f"q{j}"} for j in range(k * 6, k * 6 + 15)]
+                 + [{"event_id": f"bad{k}", "feedback_status": "meh"}]} for k in range(8)]
+    answers = [None] * len(payloads)
+
+    def post(k):
+        answers[k] = api.sync(payloads[k])
+
+    threads = [threading.Thread(target=post, args=(k,)) for k in range(len(payloads))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(a.status == 202 for a in answers), [a.body for a in answers]
+    ev, qu, mc = store_contents(store_url)
+
+    engine = get_engine(store_url)
+    _reset(engine)
+    for p in payloads:   # the ingest path of `stylehint ingest`, one upload after another
+        ingest_records(engine, read_records(io.BytesIO(json.dumps(p).encode())), settings=Settings(database_url=store_url))
+    ev2, qu2, mc2 = store_contents(store_url)
+    assert (ev, mc) == (ev2, mc2) and len(ev) == 57
+    assert sorted(q["raw"] for q in qu) == sorted(q["raw"] for q in qu2) and len(qu) == 8
 
 
 def test_a_body_that_is_not_json_is_400_and_quarantined(api, store_url):
@@ -575,3 +614,25 @@ def test_a_sync_reports_its_changed_days_to_dagster(store_url, tmp_path):
         records = instance.fetch_materializations(dg.AssetKey("autofill_events"), limit=10, ascending=True).records
         assert sorted(r.partition_key for r in records) == ["2025-03-10", "2025-03-11"]
         assert all(not r.run_id for r in records)
+
+
+def test_a_due_snapshot_check_is_made_by_one_request_while_the_others_keep_the_memo(tmp_path):
+    from datetime import datetime, timezone
+
+    from stylehint_assets.api.profile import ServedViews
+    from stylehint_assets.store.engine import upgrade
+
+    engine = get_engine(f"sqlite:///{tmp_path}/views.db")
+    upgrade(engine)
+    views = ServedViews(engine, True, recheck_seconds=0.05)
+    first = views.answer(GH, "s1", None)
+    assert not first.known and json.loads(first.body)["error"] == "unknown form"
+    assert views.cached(GH, "s1", None) == first          # memoised: no store read
+    time.sleep(0.1)
+    assert views.cached(GH, "s1", None) is None           # due: this caller re-reads the publish state ...
+    assert views.cached(GH, "s1", None) == first          # ... while every other caller keeps the memo
+    mark_published(engine, date(2025, 3, 30), datetime(2025, 3, 30, 6, tzinfo=timezone.utc), "next-run")
+    time.sleep(0.1)
+    assert views.cached(GH, "s1", None) is None
+    views.answer(GH, "s1", None)                          # the new snapshot: the memo of the old one is gone
+    assert views._snapshot[1] == "next-run" and list(views._views) == [(GH, "s1")]

@@ -4,9 +4,10 @@ Error bodies are ``{"error": "<one line>"}``: never a traceback, SQL or the data
 """
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import os
+import threading
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,10 +28,12 @@ from .arrivals import ArrivalReporter
 from .auth import BearerTokens, configured_tokens
 from .body import BadContentLength, BodyTooLarge, read_bounded
 from .faults import RETRY_AFTER_SECONDS, store_unavailable
-from .profile import CACHE_CONTROL, ServedViews
+from .profile import CACHE_CONTROL, ServedViews, encode
 from .readiness import readiness
 from .request_metrics import RequestMetrics, RequestMetricsMiddleware
-from .sync import is_ndjson, sync
+from .group_commit import GroupCommitter
+from .sync import SOURCE, SyncOutcome, is_ndjson, prepare
+from .sync import outcome as sync_outcome
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +47,16 @@ _SYNC_BODY = {"requestBody": {"required": True, "content": {
                                     "(SPEC 1), one event, or a JSON array of events."}},
     "application/x-ndjson": {"schema": {"type": "string", "description": "One event per line."}},
 }}}
+_PROFILE_QUERY = {"parameters": [
+    {"name": "host", "in": "query", "required": True, "schema": {"type": "string"},
+     "description": "The form's host (normalised as ingest does: a URL or host:port is accepted)"},
+    {"name": "schema_hash", "in": "query", "required": True, "schema": {"type": "string"}},
+]}
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """JSON as the CLI prints it (``default=str``, UTF-8 kept), compact."""
-    text = json.dumps(body, default=str, ensure_ascii=False, separators=(",", ":"))
-    return Response(text, status_code=status, headers=headers, media_type="application/json")
+    return Response(encode(body), status_code=status, headers=headers, media_type="application/json")
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> Response:
@@ -65,14 +72,27 @@ class StoreDown(Exception):
 
 
 async def _in_threadpool(func, *args):
-    """``func(*args)`` off the event loop; a store that is unreachable (SQLAlchemy's error, or the
-    driver's own from the COPY path) raises ``StoreDown`` for the 503 handler."""
+    """``func(*args)`` off the event loop; a store that is unreachable raises ``StoreDown``."""
+    return await _store_call(run_in_threadpool(func, *args))
+
+
+async def _store_call(work):
+    """Awaits ``work``; a store that is unreachable (SQLAlchemy's error, or the driver's own from
+    the COPY path) raises ``StoreDown`` for the 503 handler."""
     try:
-        return await run_in_threadpool(func, *args)
+        return await work
     except Exception as exc:
         if store_unavailable(exc):
             raise StoreDown((str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0]) from exc
         raise
+
+
+def _first_look(views: ServedViews) -> None:
+    """Read the publish state at start, so the snapshot's views are encoded before the first clients ask."""
+    try:
+        views.refresh()
+    except Exception as exc:  # noqa: BLE001 - the store may be down at start: requests (and readyz) say so
+        log.info("publish state not read at start: %s", (str(exc).splitlines() or [type(exc).__name__])[0])
 
 
 def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine | None = None,
@@ -88,10 +108,13 @@ def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine 
     metrics = RequestMetrics(CollectorRegistry(auto_describe=False))
     views = ServedViews(engine, settings.profile_enabled)
     arrivals = arrivals or ArrivalReporter()
+    groups = GroupCommitter(engine, settings, SOURCE)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        threading.Thread(target=_first_look, args=(views,), name="stylehint-profile-start", daemon=True).start()
         yield
+        await run_in_threadpool(groups.close)     # write the uploads still queued
         await run_in_threadpool(arrivals.close)   # report the days still pending before exit
 
     app = FastAPI(lifespan=lifespan, title="stylehint", version="1", docs_url=None, redoc_url=None, openapi_url="/openapi.json",
@@ -145,11 +168,16 @@ def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine 
     async def learning_sync(request: Request) -> Response:
         """Ingest one upload exactly as `stylehint ingest` does: bad events are quarantined and counted."""
         body = await read_bounded(request, settings.api_max_body_bytes)
-        outcome = await _in_threadpool(sync, engine, settings, body, is_ndjson(request.headers.get("content-type")))
+        ndjson = is_ndjson(request.headers.get("content-type"))
+        prepared = await _in_threadpool(prepare, engine, settings, body, ndjson)
+        if isinstance(prepared, SyncOutcome):
+            outcome = prepared
+        else:
+            outcome = sync_outcome(await _store_call(asyncio.wrap_future(groups.submit(prepared))), ndjson)
         arrivals.add(outcome.days)   # runless materializations of the changed days, in the background
         return json_response(outcome.body, outcome.status)
 
-    @app.get(PROFILE_PATH, dependencies=[Depends(authorized)],
+    @app.get(PROFILE_PATH, openapi_extra=_PROFILE_QUERY,
              responses={200: {"description": "The served view, exactly what `stylehint profile HOST SCHEMA_HASH` prints"},
                         304: {"description": "Unchanged since the ETag sent in If-None-Match"},
                         400: {"description": "Missing or invalid host / schema_hash", **_ERROR},
@@ -157,8 +185,13 @@ def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine 
                         404: {"description": "Form not in the published snapshot (the served view for an unknown "
                                              "form, plus `error`)", **_ERROR},
                         503: {"description": "Learning store unavailable (Retry-After)", **_ERROR}})
-    async def learning_profile(request: Request, host: str | None = None, schema_hash: str | None = None) -> Response:
+    async def learning_profile(request: Request) -> Response:
         """The served form profile (quality guard and shadow mode applied); the host is normalised as ingest does."""
+        # The hottest route: auth and the query are read here, not through FastAPI's dependency and
+        # parameter solving, which took half of its time when every answer comes from the memo.
+        await authorized(request)
+        query = request.query_params
+        host, schema_hash = query.get("host"), query.get("schema_hash")
         if not host or not schema_hash:
             return error(400, "query parameters host and schema_hash are required")
         normalized = normalize_host(host)
@@ -168,11 +201,11 @@ def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine 
         answer = (views.cached(normalized, schema_hash, if_none_match)
                   or await _in_threadpool(views.answer, normalized, schema_hash, if_none_match))
         if not answer.known:
-            return json_response({"error": "unknown form", **answer.view}, 404)
+            return Response(answer.body, status_code=404, media_type="application/json")
         headers = {"ETag": answer.etag, "Cache-Control": CACHE_CONTROL}
-        if answer.view is None:
+        if answer.body is None:
             return Response(status_code=304, headers=headers)
-        return json_response(answer.view, 200, headers)
+        return Response(answer.body, status_code=200, headers=headers, media_type="application/json")
 
     @app.get("/healthz", responses={200: {"description": "The process is up"}})
     async def healthz() -> Response:

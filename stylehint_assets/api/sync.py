@@ -1,4 +1,5 @@
-"""The sync route's work: one upload through exactly the ingest path of ``stylehint ingest``."""
+"""The sync route's work: one upload through exactly the ingest path of ``stylehint ingest`` (validation
+and quarantine rules, merge by event_id, counters), written in a group commit with its neighbours."""
 from __future__ import annotations
 
 import io
@@ -13,7 +14,8 @@ from ..config import Settings
 from ..domain.events import Rejection
 from ..domain.records import Record, read_records
 from ..ingest_json import ingest_json
-from ..ingest import ingest_records
+from ..ingest import IngestReport, Upload, ingest_records, validate_upload
+from .group_commit import MAX_GROUP_BYTES
 
 SOURCE = "api"                      # autofill_events_quarantine.source of rejected uploads
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson")
@@ -42,9 +44,10 @@ def _not_json(body: bytes) -> str | None:
     return None
 
 
-def sync(engine: Engine, settings: Settings, body: bytes, ndjson: bool) -> SyncOutcome:
-    """202 with the ``ingest --json`` object; 400 when the body is not JSON (or, for NDJSON, no line
-    is), after quarantining it. Bad events inside a good payload are the ingest's to reject."""
+def prepare(engine: Engine, settings: Settings, body: bytes, ndjson: bool) -> SyncOutcome | Upload:
+    """The upload validated, for the group commit; or the answer already: 400 when the body is not
+    JSON (quarantined first), or, for an upload too large to hold validated, its ``ingest_records``
+    outcome (streamed in batches, alone). Bad events inside a good payload are the ingest's to reject."""
     if not body.strip():
         return SyncOutcome(400, {"error": "empty body: expected the sync payload (JSON) or NDJSON"})
     if not ndjson:
@@ -54,7 +57,13 @@ def sync(engine: Engine, settings: Settings, body: bytes, ndjson: bool) -> SyncO
             report = ingest_records(engine, [Record(1, raw, rejection=Rejection("bad_json", reason))],
                                     settings=settings, source=SOURCE)
             return SyncOutcome(400, {"error": f"body is not JSON: {reason}", "quarantined": report.rejected})
-    report = ingest_records(engine, read_records(io.BytesIO(body)), settings=settings, source=SOURCE)
+    if len(body) > MAX_GROUP_BYTES:
+        return outcome(ingest_records(engine, read_records(io.BytesIO(body)), settings=settings, source=SOURCE), ndjson)
+    return validate_upload(read_records(io.BytesIO(body)), settings=settings)
+
+
+def outcome(report: IngestReport, ndjson: bool) -> SyncOutcome:
+    """202 with the ``ingest --json`` object; 400 when no NDJSON line is a JSON value (quarantined)."""
     if ndjson and report.accepted == 0 and report.rejected and set(report.rejected_by_reason) <= UNDECODABLE:
         return SyncOutcome(400, {"error": "body is not NDJSON: no line is a JSON value", "quarantined": report.rejected})
     return SyncOutcome(202, ingest_json(report), frozenset(report.days))

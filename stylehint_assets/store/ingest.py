@@ -83,44 +83,56 @@ def write_batch(conn: Connection, batch: list[tuple[Record, dict[str, Any]]], re
 
     A record merges when its id is stored (by an earlier ingest, or an earlier batch of this
     one: batches commit in order) or came earlier in this batch; no set of ids grows with the input."""
-    _lock(conn)
-    result = BatchResult()
-    changed_at = _change_stamp(conn, received_at)
-    stored = _stored(conn, list({e["event_id"] for _, e in batch}))
-    final: dict[str, dict[str, Any]] = {}
-    for record, event in batch:
-        eid = event["event_id"]
-        base = final.get(eid) or stored.get(eid)
-        try:
-            merged = dict(event, received_at=received_at) if base is None else merge(base, event)
-            final[eid] = derive(merged, settings.families)
-        except Exception as exc:  # noqa: BLE001 - any failure of one record is that record's rejection
-            result.rejected.append((record, Rejection("not_derivable", one_line(exc))))
-            continue
-        if base is not None:
-            result.merged += 1
+    return write_parts(conn, [(batch, received_at)], settings)[0]
 
-    inserts, updates = [], []
+
+def write_parts(conn: Connection, parts: list[tuple[list[tuple[Record, dict[str, Any]]], datetime]],
+                settings: Settings) -> list[BatchResult]:
+    """Merge and store several batches in one transaction (and one lock, change stamp, id lookup
+    and counter upsert), with each batch's result as if it had been written alone, in order: an
+    id an earlier part stored or changed is that part's version for the later one (so it merges,
+    and counts as updated or unchanged against it), and its counter increments are the later
+    part's. Each part keeps its own receipt time."""
+    _lock(conn)
+    changed_at = _change_stamp(conn, max(received_at for _, received_at in parts))
+    stored = _stored(conn, list({e["event_id"] for batch, _ in parts for _, e in batch}))
+    latest: dict[str, dict[str, Any]] = {}     # what the parts so far made of an id
     counters = CounterBatch()   # summed per series here, not per event in SQL
-    for eid, event in final.items():
-        old = stored.get(eid)
-        if old is not None and _unchanged(old, event):
-            result.unchanged += 1
-            continue
-        event["updated_at"] = changed_at
-        result.days.add(event["event_day"])
-        counters.add(old, event, host_label(event["host"], event["host_family"], settings.metrics_hosts,
-                                            settings.families))
-        if old is None:
-            inserts.append(event)
-        else:
-            result.days.add(old["event_day"])
-            updates.append(event)
-    insert_rows(conn, autofill_events, inserts, STORED_COLUMNS)
-    update_rows(conn, autofill_events, "event_id", updates, UPDATED_COLUMNS)
+    results = []
+    for batch, received_at in parts:
+        result = BatchResult()
+        final: dict[str, dict[str, Any]] = {}
+        for record, event in batch:
+            eid = event["event_id"]
+            base = final.get(eid) or latest.get(eid) or stored.get(eid)
+            try:
+                merged = dict(event, received_at=received_at) if base is None else merge(base, event)
+                final[eid] = derive(merged, settings.families)
+            except Exception as exc:  # noqa: BLE001 - any failure of one record is that record's rejection
+                result.rejected.append((record, Rejection("not_derivable", one_line(exc))))
+                continue
+            if base is not None:
+                result.merged += 1
+        for eid, event in final.items():
+            old = latest.get(eid) or stored.get(eid)
+            if old is not None and _unchanged(old, event):
+                result.unchanged += 1
+                continue
+            event["updated_at"] = changed_at
+            result.days.add(event["event_day"])
+            counters.add(old, event, host_label(event["host"], event["host_family"], settings.metrics_hosts,
+                                                settings.families))
+            if old is None:
+                result.inserted += 1
+            else:
+                result.days.add(old["event_day"])
+                result.updated += 1
+            latest[eid] = event
+        results.append(result)
+    insert_rows(conn, autofill_events, [e for eid, e in latest.items() if eid not in stored], STORED_COLUMNS)
+    update_rows(conn, autofill_events, "event_id", [e for eid, e in latest.items() if eid in stored], UPDATED_COLUMNS)
     add_increments(conn, counters.increments())
-    result.inserted, result.updated = len(inserts), len(updates)
-    return result
+    return results
 
 
 def quarantine(conn: Connection, rejected: list[tuple[Record, Rejection]], received_at: datetime, source: str) -> None:
