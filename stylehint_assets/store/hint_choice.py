@@ -21,6 +21,7 @@ the same rule written for one profile, so the assembled hint agrees with the sto
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import contextmanager
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -29,7 +30,7 @@ from sqlalchemy import Connection, and_, case, delete, exists, func, insert, lit
 
 from ..domain.hosts import OTHER
 from ..domain.ranking import StyleStat, Thresholds, choose_hint, segment_preferences
-from .bulk import insert_rows, insert_select
+from .bulk import insert_rows, insert_select, staged
 from .engine import lock_table_writes
 from .schema import (
     family_style_stats as fam, form_profile_snapshots as fps, form_style_stats as fss, segment_style_stats as sss,
@@ -88,12 +89,32 @@ def _best(conn: Connection, level: str, as_of: date, min_runs: int, forms=None):
     )
 
 
-def choice_query(conn: Connection, as_of: date, thresholds: Thresholds, forms=None):
-    """One row per profile as of ``as_of`` (of ``forms`` only), in ``HINT_COLUMNS`` order."""
+@contextmanager
+def staged_bests(conn: Connection, as_of: date, thresholds: Thresholds, forms=None):
+    """Each level's best candidates (the form level's of ``forms`` only) as indexed temporary
+    tables: joined as subqueries, PostgreSQL re-evaluates them for every profile it joins them to
+    (2.8 s instead of 0.05 s for 10k profiles on a fresh, unanalysed as-of day)."""
+    def stage(level: str, min_runs: int, restrict=None):
+        keys = LEVEL_KEYS[level]
+        table = LEVEL_TABLES[level]
+        return staged(conn, f"best_{level}", select(_best(conn, level, as_of, min_runs, restrict)),
+                      [*(table.c[k] for k in keys), table.c.gen_style_id], index=keys)
+
+    with stage("form", thresholds.min_form_runs, forms) as form, \
+            stage("segment", thresholds.min_segment_runs) as segment, \
+            stage("family", thresholds.min_family_runs) as family:
+        yield form, segment, family
+
+
+def choice_query(conn: Connection, as_of: date, thresholds: Thresholds, forms=None, bests=None):
+    """One row per profile as of ``as_of`` (of ``forms`` only), in ``HINT_COLUMNS`` order;
+    ``bests``: the levels' best candidates from ``staged_bests``, else subqueries."""
     p = fps.alias("profile")
-    form = _best(conn, "form", as_of, thresholds.min_form_runs, forms)
-    segment = _best(conn, "segment", as_of, thresholds.min_segment_runs)
-    family = _best(conn, "family", as_of, thresholds.min_family_runs)
+    if bests is None:
+        bests = (_best(conn, "form", as_of, thresholds.min_form_runs, forms),
+                 _best(conn, "segment", as_of, thresholds.min_segment_runs),
+                 _best(conn, "family", as_of, thresholds.min_family_runs))
+    form, segment, family = bests
     known = p.c.host_family != OTHER
     has_segment = and_(known, p.c.segment_key.is_not(None))
     source = case(
@@ -174,7 +195,8 @@ def build_style_hints(conn: Connection, as_of: date, lookback_days: int, thresho
     with (what ``assemble_hints`` needs to explain them later). Returns the rows written."""
     _replace_settings(conn, as_of, lookback_days, thresholds, ranking)
     if ranking == "ratio":
-        return insert_select(conn, style_hints, HINT_COLUMNS, choice_query(conn, as_of, thresholds))
+        with staged_bests(conn, as_of, thresholds) as bests:
+            return insert_select(conn, style_hints, HINT_COLUMNS, choice_query(conn, as_of, thresholds, bests=bests))
     return insert_rows(conn, style_hints, _choose_in_python(conn, as_of, thresholds, ranking), HINT_COLUMNS)
 
 
@@ -187,10 +209,15 @@ def derive_style_hints(conn: Connection, as_of: date, lookback_days: int, thresh
     family levels as of ``as_of`` decide it (a join with their few dozen best styles).
     Returns (rows, chosen afresh)."""
     _replace_settings(conn, as_of, lookback_days, thresholds, "ratio")
-    fresh = insert_select(conn, style_hints, HINT_COLUMNS, choice_query(conn, as_of, thresholds, forms))
+    with staged_bests(conn, as_of, thresholds, forms) as bests:
+        fresh = insert_select(conn, style_hints, HINT_COLUMNS, choice_query(conn, as_of, thresholds, forms, bests))
+        return fresh + insert_select(conn, style_hints, HINT_COLUMNS, _kept_query(as_of, base, forms, *bests[1:])), fresh
+
+
+def _kept_query(as_of: date, base: date, forms, segment, family):
+    """The hints of the forms outside ``forms``: ``base``'s form-level choice, else the segment
+    and family levels' best styles as of ``as_of``."""
     p, b = fps.alias("profile"), style_hints.alias("base_hint")
-    segment = _best(conn, "segment", as_of, thresholds.min_segment_runs)
-    family = _best(conn, "family", as_of, thresholds.min_family_runs)
     known = p.c.host_family != OTHER
     has_segment = and_(known, p.c.segment_key.is_not(None))
     at_form = b.c.source == "form"
@@ -207,7 +234,7 @@ def derive_style_hints(conn: Connection, as_of: date, lookback_days: int, thresh
         else_=None,
     )
     untouched = ~exists(select(literal(1)).where(forms.c.host == p.c.host, forms.c.schema_hash == p.c.schema_hash))
-    kept = (
+    return (
         select(p.c.as_of, p.c.host, p.c.schema_hash, p.c.host_family, p.c.segment_key,
                preferred.label("preferred_style_id"), source.label("source"))
         .select_from(
@@ -218,7 +245,6 @@ def derive_style_hints(conn: Connection, as_of: date, lookback_days: int, thresh
         )
         .where(p.c.as_of == as_of, untouched)
     )
-    return fresh + insert_select(conn, style_hints, HINT_COLUMNS, kept), fresh
 
 
 def hint_summary(conn: Connection, as_of: date, top: int = 10) -> tuple[dict[str, int], list[dict[str, Any]]]:
