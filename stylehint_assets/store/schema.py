@@ -73,7 +73,6 @@ daily_event_partials = Table(
     *_counts("runs", "helpful", "unhelpful", "ok_runs", "edit_sum", "edit_count", "duration_sum", "duration_count"),
     Column("last_seen_at", DateTime, nullable=False),
     Index("ix_daily_event_partials_day", "event_day"),
-    Index("ix_daily_event_partials_form", "host", "schema_hash"),   # a few forms' window, incrementally
 )
 
 daily_field_map_counts = Table(
@@ -85,7 +84,6 @@ daily_field_map_counts = Table(
     Column("semantic", Text, nullable=False),
     Column("n", BigInteger, nullable=False),
     Index("ix_daily_field_map_counts_day", "event_day"),
-    Index("ix_daily_field_map_counts_form", "host", "schema_hash"),
 )
 
 def _impact_cell_columns() -> list[Column]:

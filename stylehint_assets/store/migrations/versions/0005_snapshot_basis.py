@@ -1,6 +1,5 @@
 """Incremental snapshots: ``snapshot_basis`` records what each window snapshot was built from,
-and the partials get a per-form index, so the next day's snapshot recomputes only the forms
-its entering and leaving days touch.
+so the next day's snapshot can be derived from it (store/snapshot_basis.py).
 
 Revision ID: 0005_snapshot_basis
 Revises: 0004_column_comments
@@ -30,11 +29,7 @@ def upgrade() -> None:
         sa.Column("built_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("as_of", "asset"),
     )
-    op.create_index("ix_daily_event_partials_form", "daily_event_partials", ["host", "schema_hash"])
-    op.create_index("ix_daily_field_map_counts_form", "daily_field_map_counts", ["host", "schema_hash"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_daily_field_map_counts_form", table_name="daily_field_map_counts")
-    op.drop_index("ix_daily_event_partials_form", table_name="daily_event_partials")
     op.drop_table("snapshot_basis")
