@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
+from .clock import utcnow
 from .config import Settings
 from .domain.coverage import coverage
 from .domain.off_policy import policy_value
@@ -21,8 +22,7 @@ from .store import aggregates
 from .store.explore import explore_form_counts
 from .store.reads import published_as_of
 from .store.schema import daily_event_partials, form_profile_snapshots as fps, form_profiles, style_hints
-from .store.hint_choice import build_style_hints
-from .store.profile_figures import build_form_profiles
+from .store.snapshot_refresh import refresh_form_profiles, refresh_style_hints, refresh_style_stats
 
 
 class NothingToCompute(ValueError):
@@ -33,10 +33,11 @@ def compute_snapshot(conn: Connection, as_of: date, settings: Settings) -> None:
     """The snapshot as of ``as_of`` into the store, in the caller's transaction, from the
     window's daily partials (which must already be built)."""
     start, end = window_for(as_of, settings)
+    now = utcnow()   # each writes its snapshot_basis too: a later day derived from this one uses these settings
     for level in aggregates.STATS_TABLES:
-        aggregates.rebuild_style_stats(conn, level, as_of, start, end)
-    build_form_profiles(conn, as_of, start, end, settings.guard_policy)
-    build_style_hints(conn, as_of, settings.lookback_days, settings.thresholds, settings.ranking)
+        refresh_style_stats(conn, level, as_of, start, end, now)
+    refresh_form_profiles(conn, as_of, start, end, settings.guard_policy, now)
+    refresh_style_hints(conn, as_of, settings.lookback_days, settings.thresholds, settings.ranking, now)
 
 
 def _snapshot_figures(conn: Connection, as_of: date, cells: list[dict[str, Any]], n_styles: int) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from ..store import aggregates
 from ..store.backlog import newest_event_at
 from ..store.reads import published_coverage
 from ..metrics.push import push_run_series
-from ..store.hint_choice import build_style_hints, hint_summary, integrity_violations
+from ..store.hint_choice import hint_summary, integrity_violations
+from ..store.snapshot_refresh import refresh_style_hints
 from ..store.retention import prune_snapshots
 from ..store.snapshots import publish
 from ..clock import utcnow
@@ -55,7 +56,7 @@ def style_hints(context: dg.AssetExecutionContext, store: LearningStore,
     published snapshot) block the publication downstream; missed product targets only warn."""
     as_of = as_of_day(context)
     with store.transaction() as conn:
-        build_style_hints(conn, as_of, LOOKBACK_DAYS, settings.thresholds, settings.ranking)
+        _, path = refresh_style_hints(conn, as_of, LOOKBACK_DAYS, settings.thresholds, settings.ranking, utcnow())
         sources, head = hint_summary(conn, as_of)
         integrity = integrity_violations(conn, as_of)
         violations = aggregates.stats_violations(conn, as_of)
@@ -74,6 +75,7 @@ def style_hints(context: dg.AssetExecutionContext, store: LearningStore,
                for s in ("form", "segment", "family", "none")},
             "covered_share": dg.MetadataValue.float(round(float(cov["covered_share"]), 4)),
             "ranking": settings.ranking,
+            "path": path,
             "preview": preview(pd.DataFrame(head)),
         },
         check_results=[

@@ -6,7 +6,9 @@ import pandas as pd
 from resources import LearningStore
 from stylehint_assets.config import Settings
 from ..partitions import daily_partitions, lookback_window
-from ..store.profile_figures import build_form_profiles, profile_summary
+from ..clock import utcnow
+from ..store.profile_figures import profile_summary
+from ..store.snapshot_refresh import refresh_form_profiles
 from ..groups import HINTS_GROUP
 from . import catalog
 from .common import OWNERS, RETRY, as_of_day, checked_window_days, preview
@@ -36,7 +38,7 @@ def form_profiles(context: dg.AssetExecutionContext, store: LearningStore,
     as_of = as_of_day(context)
     start, end = checked_window_days(context, store, daily_event_partials.key.to_python_identifier())
     with store.transaction() as conn:
-        build_form_profiles(conn, as_of, start, end, settings.guard_policy)
+        _, path = refresh_form_profiles(conn, as_of, start, end, settings.guard_policy, utcnow())
         profiles, served, head = profile_summary(conn, as_of)
     return dg.MaterializeResult(metadata={
         **catalog.row_count_metadata(context, store),
@@ -44,5 +46,6 @@ def form_profiles(context: dg.AssetExecutionContext, store: LearningStore,
         "served": served,
         "rejected": profiles - served,
         "window": f"{start}..{end}",
+        "path": path,
         "preview": preview(pd.DataFrame(head)),
     })

@@ -4,7 +4,9 @@ import dagster as dg
 
 from resources import LearningStore
 from ..partitions import daily_partitions, lookback_window
+from ..clock import utcnow
 from ..store import aggregates
+from ..store.snapshot_refresh import refresh_style_stats
 from ..groups import STATS_GROUP
 from . import catalog
 from .common import OWNERS, RETRY, as_of_day, checked_window_days, preview
@@ -38,11 +40,11 @@ def _style_stats_asset(level: str) -> dg.AssetsDefinition:
         start, end = checked_window_days(context, store, daily_event_partials.key.to_python_identifier())
         table = aggregates.STATS_TABLES[level]
         with store.transaction() as conn:
-            rows = aggregates.rebuild_style_stats(conn, level, as_of, start, end)
+            rows, path = refresh_style_stats(conn, level, as_of, start, end, utcnow())
             styles, runs, top = aggregates.style_stats_summary(conn, level, as_of)
         return dg.MaterializeResult(metadata={
             **catalog.row_count_metadata(context, store),
-            "rows": rows, "window": f"{start}..{end}", "styles": styles, "runs": runs, "preview": preview(top),
+            "rows": rows, "window": f"{start}..{end}", "path": path, "styles": styles, "runs": runs, "preview": preview(top),
             "table": table.name,
         })
 

@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, Column, Connection, Float, String, and_, case
 
 from .bulk import insert_select, staged
 from .engine import lock_table_writes
+from .snapshot_basis import on_days
 from .schema import (
     autofill_events as ev, daily_event_partials as dp, daily_field_map_counts as fm,
     daily_partition_state, family_style_stats, form_style_stats, segment_style_stats,
@@ -130,33 +131,68 @@ def rebuild_daily_field_map_counts(conn: Connection, start: date, end: date) -> 
     return insert_select(conn, fm, ["event_day", "host", "schema_hash", "selector", "semantic", "n"], q)
 
 
-def rebuild_style_stats(conn: Connection, level: str, as_of: date, start: date, end: date) -> int:
-    """Style statistics at one level as of ``as_of``: the window's partials added up (SPEC 4)."""
-    table = STATS_TABLES[level]
-    keys = [dp.c[k] for k in STATS_KEYS[level]]
-    extra = [func.max(dp.c.host_family).label("host_family")] if level == "form" else []
-    runs, edits = func.sum(dp.c.runs), func.sum(dp.c.edit_count)
-    where = [dp.c.event_day.between(start, end), dp.c.gen_style_id.is_not(None)]
+_STAT_SUMS = ("runs", "helpful", "unhelpful", "edit_sum", "edit_count")
+STATS_COLUMNS = {
+    level: ["as_of", *keys, *(["host_family"] if level == "form" else []), "gen_style_id",
+            "total_runs", "helpful", "unhelpful", "edit_sum", "edit_count", "helpful_ratio", "avg_edit_chars"]
+    for level, keys in STATS_KEYS.items()
+}
+
+
+def _level_partials(level: str, days):
+    """The partials of ``days`` (a condition on ``event_day``) that count at ``level``."""
+    where = [days, dp.c.gen_style_id.is_not(None)]
     if level != "form":
         where.append(dp.c.host_family != "other")
     if level == "segment":
         where.append(dp.c.segment_key.is_not(None))
-    q = (
+    return where
+
+
+def _summed(level: str, as_of: date, source):
+    """``source``'s rows (partials, or a base snapshot and signed partials) added up per group and
+    style, in ``STATS_COLUMNS`` order; a group whose runs add up to zero has no row (SPEC 4)."""
+    keys = [source.c[k] for k in STATS_KEYS[level]]
+    extra = [func.max(source.c.host_family).label("host_family")] if level == "form" else []
+    runs, edits = func.sum(source.c.runs), func.sum(source.c.edit_count)
+    table = STATS_TABLES[level]
+    return (
         select(
             literal(as_of, type_=table.c.as_of.type).label("as_of"),
-            *keys, *extra, dp.c.gen_style_id,
-            runs, func.sum(dp.c.helpful), func.sum(dp.c.unhelpful), func.sum(dp.c.edit_sum), edits,
-            cast(func.sum(dp.c.helpful), Float) / runs,
-            case((edits > 0, cast(func.sum(dp.c.edit_sum), Float) / edits), else_=None),
+            *keys, *extra, source.c.gen_style_id,
+            runs, func.sum(source.c.helpful), func.sum(source.c.unhelpful), func.sum(source.c.edit_sum), edits,
+            cast(func.sum(source.c.helpful), Float) / runs,
+            case((edits > 0, cast(func.sum(source.c.edit_sum), Float) / edits), else_=None),
         )
-        .where(and_(*where))
-        .group_by(*keys, dp.c.gen_style_id)
+        .group_by(*keys, source.c.gen_style_id)
+        .having(runs > 0)
     )
-    cols = ["as_of", *STATS_KEYS[level], *(["host_family"] if level == "form" else []), "gen_style_id",
-            "total_runs", "helpful", "unhelpful", "edit_sum", "edit_count", "helpful_ratio", "avg_edit_chars"]
+
+
+def rebuild_style_stats(conn: Connection, level: str, as_of: date, start: date, end: date) -> int:
+    """Style statistics at one level as of ``as_of``: the window's partials added up (SPEC 4)."""
+    table = STATS_TABLES[level]
+    cols = [*STATS_KEYS[level], *(["host_family"] if level == "form" else []), "gen_style_id", *_STAT_SUMS]
+    source = select(*(dp.c[c] for c in cols)).where(*_level_partials(level, dp.c.event_day.between(start, end)))
     lock_table_writes(conn, table.name)
     conn.execute(delete(table).where(table.c.as_of == as_of))
-    return insert_select(conn, table, cols, q)
+    return insert_select(conn, table, STATS_COLUMNS[level], _summed(level, as_of, source.subquery("partials")))
+
+
+def derive_style_stats(conn: Connection, level: str, as_of: date, base: date, entering, leaving) -> int:
+    """Style statistics at one level as of ``as_of`` from those as of ``base``: plus the partials
+    of the ``entering`` days, minus those of the ``leaving`` days (exact: the sums are integers)."""
+    table = STATS_TABLES[level]
+    group = [*STATS_KEYS[level], *(["host_family"] if level == "form" else []), "gen_style_id"]
+    sign = case((on_days(dp.c.event_day, entering), 1), else_=-1)
+    base_rows = select(*(table.c[c] for c in group), table.c.total_runs.label("runs"),
+                       *(table.c[c] for c in _STAT_SUMS[1:])).where(table.c.as_of == base)
+    day_rows = select(*(dp.c[c] for c in group), *((sign * dp.c[c]).label(c) for c in _STAT_SUMS)).where(
+        *_level_partials(level, on_days(dp.c.event_day, [*entering, *leaving])))
+    lock_table_writes(conn, table.name)
+    conn.execute(delete(table).where(table.c.as_of == as_of))
+    source = base_rows.union_all(day_rows).subquery("base_and_days")
+    return insert_select(conn, table, STATS_COLUMNS[level], _summed(level, as_of, source))
 
 
 def style_stats_summary(conn: Connection, level: str, as_of: date, top: int = 10) -> tuple[int, int, pd.DataFrame]:

@@ -20,13 +20,15 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import (
-    BigInteger, Boolean, Connection, Float, String, and_, case, cast, delete, func, literal, select, type_coerce,
+    BigInteger, Boolean, Connection, Float, String, and_, case, cast, delete, exists, func, insert, literal, select,
+    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ..domain.profiles import GuardPolicy
 from .bulk import insert_select, staged
 from .engine import lock_table_writes
+from .snapshot_basis import on_days
 from .schema import daily_event_partials as dp, daily_field_map_counts as fm, form_profile_snapshots as fps
 
 PROFILE_COLUMNS = ["as_of", "host", "schema_hash", "host_family", "segment_key", "runs", "success_rate",
@@ -58,7 +60,14 @@ def _guard_figure(policy: GuardPolicy, host, family, pick) -> tuple:
     return expr(lambda g: float(pick(g)), Float), expr(lambda g: str(pick(g)), String)
 
 
-def _figures(start: date, end: date):
+def _of(table, forms):
+    """``table``, or only its rows of the forms in ``forms`` (a table of host, schema_hash)."""
+    if forms is None:
+        return table
+    return table.join(forms, and_(forms.c.host == table.c.host, forms.c.schema_hash == table.c.schema_hash))
+
+
+def _figures(start: date, end: date, forms=None):
     return (
         select(
             dp.c.host, dp.c.schema_hash, func.max(dp.c.host_family).label("host_family"),
@@ -67,15 +76,17 @@ def _figures(start: date, end: date):
             func.sum(dp.c.duration_sum).label("duration_sum"), func.sum(dp.c.duration_count).label("duration_count"),
             func.max(dp.c.last_seen_at).label("last_seen_at"),
         )
+        .select_from(_of(dp, forms))
         .where(dp.c.event_day.between(start, end))
         .group_by(dp.c.host, dp.c.schema_hash)
         .subquery("figures")
     )
 
 
-def _segments(conn: Connection, start: date, end: date):
+def _segments(conn: Connection, start: date, end: date, forms=None):
     counts = (
         select(dp.c.host, dp.c.schema_hash, dp.c.segment_key, func.sum(dp.c.runs).label("n"))
+        .select_from(_of(dp, forms))
         .where(dp.c.event_day.between(start, end), dp.c.segment_key.is_not(None))
         .group_by(dp.c.host, dp.c.schema_hash, dp.c.segment_key)
         .subquery("segment_counts")
@@ -88,9 +99,10 @@ def _segments(conn: Connection, start: date, end: date):
     return select(ranked.c.host, ranked.c.schema_hash, ranked.c.segment_key).where(ranked.c.rn == 1).subquery("segments")
 
 
-def _maps(conn: Connection, start: date, end: date):
+def _maps(conn: Connection, start: date, end: date, forms=None):
     counts = (
         select(fm.c.host, fm.c.schema_hash, fm.c.selector, fm.c.semantic, func.sum(fm.c.n).label("n"))
+        .select_from(_of(fm, forms))
         .where(fm.c.event_day.between(start, end))
         .group_by(fm.c.host, fm.c.schema_hash, fm.c.selector, fm.c.semantic)
         .subquery("map_counts")
@@ -109,10 +121,11 @@ def _maps(conn: Connection, start: date, end: date):
     )
 
 
-def profiles_query(conn: Connection, as_of: date, start: date, end: date, policy: GuardPolicy, seg=None, maps=None):
+def profiles_query(conn: Connection, as_of: date, start: date, end: date, policy: GuardPolicy, seg=None, maps=None,
+                   forms=None):
     """One row per profile of ``start..end``, in ``PROFILE_COLUMNS`` order (``seg`` and ``maps``:
-    the segment and canonical-map rows, as subqueries or staged tables)."""
-    f = _figures(start, end)
+    the segment and canonical-map rows, as subqueries or staged tables; ``forms``: only these)."""
+    f = _figures(start, end, forms)
     seg = _segments(conn, start, end) if seg is None else seg
     maps = _maps(conn, start, end) if maps is None else maps
     success = cast(f.c.ok_runs, Float) / cast(f.c.runs, Float)
@@ -146,19 +159,47 @@ def profiles_query(conn: Connection, as_of: date, start: date, end: date, policy
     )
 
 
-def build_form_profiles(conn: Connection, as_of: date, start: date, end: date, policy: GuardPolicy) -> int:
-    """Replace the profiles as of ``as_of`` with those of the window ``start..end``; returns rows.
+def _insert_profiles(conn: Connection, as_of: date, start: date, end: date, policy: GuardPolicy, forms=None) -> int:
+    """The segments and canonical maps are staged and indexed first: joined as subqueries,
+    SQLite scans them once per profile."""
+    key = [fps.c.host, fps.c.schema_hash]
+    with staged(conn, "profile_segments", select(_segments(conn, start, end, forms)), [*key, fps.c.segment_key],
+                   index=("host", "schema_hash")) as seg, \
+            staged(conn, "profile_maps", select(_maps(conn, start, end, forms)), [*key, fps.c.canonical_map],
+                   index=("host", "schema_hash")) as maps:
+        return insert_select(conn, fps, PROFILE_COLUMNS,
+                             profiles_query(conn, as_of, start, end, policy, seg, maps, forms))
 
-    The segments and canonical maps are staged and indexed first: joined as subqueries, SQLite
-    scans them once per profile."""
+
+def build_form_profiles(conn: Connection, as_of: date, start: date, end: date, policy: GuardPolicy) -> int:
+    """Replace the profiles as of ``as_of`` with those of the window ``start..end``; returns rows."""
     lock_table_writes(conn, fps.name)
     conn.execute(delete(fps).where(fps.c.as_of == as_of))
-    key = [fps.c.host, fps.c.schema_hash]
-    with staged(conn, "profile_segments", select(_segments(conn, start, end)), [*key, fps.c.segment_key],
-                   index=("host", "schema_hash")) as seg, \
-            staged(conn, "profile_maps", select(_maps(conn, start, end)), [*key, fps.c.canonical_map],
-                   index=("host", "schema_hash")) as maps:
-        return insert_select(conn, fps, PROFILE_COLUMNS, profiles_query(conn, as_of, start, end, policy, seg, maps))
+    return _insert_profiles(conn, as_of, start, end, policy)
+
+
+def touched_forms(conn: Connection, days):
+    """A staged table of the forms with partials on ``days`` (the days entering or leaving a window)."""
+    q = select(dp.c.host, dp.c.schema_hash).where(on_days(dp.c.event_day, days)).distinct()
+    return staged(conn, "touched_forms", q, [fps.c.host, fps.c.schema_hash], index=("host", "schema_hash"))
+
+
+def derive_form_profiles(conn: Connection, as_of: date, start: date, end: date, policy: GuardPolicy,
+                         base: date, changed_days) -> tuple[int, int]:
+    """Replace the profiles as of ``as_of`` with those of ``base`` (whose window differs from
+    ``start..end`` by ``changed_days`` only): the forms those days touch are recomputed over the
+    window, the others' partials are unchanged, so their rows are ``base``'s. Returns
+    (rows, recomputed)."""
+    lock_table_writes(conn, fps.name)
+    conn.execute(delete(fps).where(fps.c.as_of == as_of))
+    with touched_forms(conn, changed_days) as forms:
+        untouched = ~exists(select(literal(1)).where(forms.c.host == fps.c.host,
+                                                     forms.c.schema_hash == fps.c.schema_hash))
+        copy = select(literal(as_of, type_=fps.c.as_of.type), *(fps.c[c] for c in PROFILE_COLUMNS[1:])).where(
+            fps.c.as_of == base, untouched)
+        copied = conn.execute(insert(fps).from_select(PROFILE_COLUMNS, copy)).rowcount
+        recomputed = _insert_profiles(conn, as_of, start, end, policy, forms)
+    return copied + recomputed, recomputed
 
 
 def profile_summary(conn: Connection, as_of: date, top: int = 10):

@@ -12,11 +12,11 @@ from sqlalchemy import Connection, delete
 
 from .schema import (
     family_style_stats, form_profile_snapshots, form_style_stats, learning_impact, segment_style_stats,
-    style_hint_settings, style_hints,
+    snapshot_basis, style_hint_settings, style_hints,
 )
 
 SNAPSHOT_TABLES = (form_profile_snapshots, style_hints, style_hint_settings, form_style_stats,
-                   segment_style_stats, family_style_stats, learning_impact)
+                   segment_style_stats, family_style_stats, learning_impact, snapshot_basis)
 
 
 def retention_cutoff(newest: date, retention_days: int, lookback_days: int) -> date:

@@ -196,6 +196,20 @@ style_hint_settings = Table(
     Column("min_family_runs", Integer, nullable=False),
 )
 
+# What each window snapshot was built from, so the next day's can be derived from it
+# (store/snapshot_basis.py): the window's partial versions, the settings, and its own base.
+snapshot_basis = Table(
+    "snapshot_basis", metadata,
+    Column("as_of", Date, primary_key=True),
+    Column("asset", String(64), primary_key=True),
+    Column("window_start", Date, nullable=False),
+    Column("window_end", Date, nullable=False),
+    Column("inputs", String(64), nullable=False, comment="digest of the partial versions (or snapshots) read"),
+    Column("settings", String(64), nullable=False, comment="digest of the settings the rows depend on"),
+    Column("base_as_of", Date, comment="the snapshot these rows were derived from; null when built cold"),
+    Column("built_at", DateTime, nullable=False),
+)
+
 # Impact of the profiles as of a day: with vs without, per dimension, group and metric.
 learning_impact = Table(
     "learning_impact", metadata,
