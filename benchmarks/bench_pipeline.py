@@ -11,7 +11,8 @@ prints its profile count) are written to NDJSON, then, each in a fresh subproces
 recorded: ``ingest`` (decode + validate + store, what ``stylehint ingest`` does); ``snapshot``
 (``materialize_as_of``: every asset for the end day over 30 days of history, through Dagster);
 ``six-hourly`` (one more day's events ingested, then the ``publish_style_hints`` job for that
-newest partition, which aggregates the new day and derives the window snapshots from the day before's). The scan
+newest partition, which aggregates the new day and derives the window snapshots from the day before's); ``exporter`` (``stylehint metrics serve``
+on the resulting store, scraped five times, its peak RSS read from /proc). The scan
 baseline is the median of three runs of one ``SELECT ... GROUP BY host, schema_hash,
 gen_style_id`` over the window, on stylehint's session settings (the stricter baseline: JIT off
 makes it faster); the same scan on a plain session is reported beside it. Without
@@ -165,6 +166,49 @@ def _run_phase(*argv: str, profile_dir: str | None = None) -> dict:
     raise SystemExit(f"phase {argv[0]} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
 
 
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError("no VmHWM")
+
+
+def _phase_exporter(url: str, scrapes: int = 5) -> dict:
+    """``stylehint metrics serve`` as the operator runs it: scraped ``scrapes`` times, then its
+    peak RSS read from /proc before it is stopped."""
+    import urllib.request
+
+    port = _free_port()
+    exe = Path(sys.executable).with_name("stylehint")
+    proc = subprocess.Popen([str(exe), "metrics", "serve", "--port", str(port)], cwd=ROOT,
+                            env={**os.environ, "STYLEHINT_DATABASE_URL": url},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline, t = time.monotonic() + 60, []
+        while True:
+            try:
+                t0 = time.perf_counter()
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read()
+                t.append(time.perf_counter() - t0)
+                if len(t) == scrapes:
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"exporter failed: {proc.stderr.read().decode()[-2000:]}")
+                time.sleep(0.2)
+        return {"scrape_seconds": round(min(t), 4), "bytes": len(body), "peak_rss_mb": _vm_hwm_mb(proc.pid)}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 # ---------------------------------------------------------------- orchestration
 
 
@@ -244,6 +288,7 @@ def bench_size(n: int, url: str, workdir: Path, end_day: date, profile_dir: str 
                      "--dagster-home", str(home), profile_dir=prof)
     scan_after = _scan_seconds(url, next_day - timedelta(days=29), next_day)
     store_after = _store_mb(url)
+    exporter = _phase_exporter(url)
     return {
         "events": n,
         "profiles": profiles,
@@ -261,13 +306,15 @@ def bench_size(n: int, url: str, workdir: Path, end_day: date, profile_dir: str 
         "next_day_ingest": next_ingest,
         "six_hourly": {**six, "x_scan": round(six["seconds"] / scan_after, 2),
                        "dagster_overhead_seconds": round(six["seconds"] - six["step_seconds"], 2)},
-        "peak_rss_mb": round(max(ingest["peak_rss_mb"], snapshot["peak_rss_mb"], six["peak_rss_mb"]), 1),
+        "exporter": exporter,
+        "peak_rss_mb": round(max(ingest["peak_rss_mb"], snapshot["peak_rss_mb"], six["peak_rss_mb"],
+                                 exporter["peak_rss_mb"]), 1),
     }
 
 
 def _table(results: list[dict], meta: dict) -> str:
     head = ("| events | profiles | GROUP BY scan (plain session) | ingest | cold snapshot (Dagster overhead) | six-hourly run (Dagster overhead)"
-            " | peak RSS ingest / snapshot / six-hourly |")
+            " | peak RSS ingest / snapshot / six-hourly / exporter |")
     lines = [head, "|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         i, s, h = r["ingest"], r["snapshot"], r["six_hourly"]
@@ -276,7 +323,7 @@ def _table(results: list[dict], meta: dict) -> str:
             f"{i['x_scan']:.0f}× scan) | {s['seconds']:.2f} s = {s['x_scan']:.1f}× scan "
             f"({s['dagster_overhead_seconds']:.2f} s) | {h['seconds']:.2f} s = {h['x_scan']:.1f}× scan "
             f"({h['dagster_overhead_seconds']:.2f} s) | {i['peak_rss_mb']:.0f} / {s['peak_rss_mb']:.0f} / "
-            f"{h['peak_rss_mb']:.0f} MB |")
+            f"{h['peak_rss_mb']:.0f} / {r['exporter']['peak_rss_mb']:.0f} MB |")
     lines.append(f"\n{meta['machine']}; events from {meta['generator']}, 30 days ending {meta['end_day']}.")
     lines.append(_targets(results))
     return "\n".join(lines)
