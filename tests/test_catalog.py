@@ -69,12 +69,18 @@ def test_code_version_follows_the_sql_building_modules():
     versions = {n: node.code_version for n, node in nodes.items()}
     assert all(v and len(v) == 12 for v in versions.values())
     # the same SQL module, the same version; a different module, a different one
-    assert versions["daily_event_partials"] == versions["form_style_stats"]
+    assert versions["form_style_stats"] == versions["segment_style_stats"] == versions["family_style_stats"]
+    assert versions["daily_event_partials"] != versions["form_style_stats"]   # the window adds the derived path
     assert versions["daily_impact_partials"] != versions["daily_event_partials"]
     assert versions["style_hints"] != versions["form_profiles"] != versions["served_form_profiles"]
-    from stylehint_assets.store import aggregates, impact
+    from stylehint_assets.store import aggregates, hint_choice, impact, profile_figures
     assert catalog._source_hash(aggregates) == versions["daily_event_partials"]
     assert catalog._source_hash(aggregates, impact) != catalog._source_hash(aggregates)
+    # the modules that hold a snapshot's SQL are part of its version
+    _, modules = catalog._TABLES["form_profiles"]
+    assert profile_figures in modules and catalog._source_hash(*modules) == versions["form_profiles"]
+    _, modules = catalog._TABLES["style_hints"]
+    assert hint_choice in modules and catalog._source_hash(*modules) == versions["style_hints"]
 
 
 def _count(engine, table, day=None):

@@ -19,21 +19,24 @@ from sqlalchemy.exc import CompileError
 
 from resources import LearningStore
 from ..domain import impact as impact_rules, profiles as profile_rules, ranking
-from ..store import aggregates, impact, schema, snapshots
+from ..store import (
+    aggregates, empirical_priors, hint_choice, impact, profile_figures, schema, snapshot_basis, snapshot_refresh, snapshots,
+)
 from ..store.row_counts import day_column, row_counts
 from .common import partition_days
 
 # asset -> (the table it stands for, the modules whose SQL and rules produce its rows)
+_WINDOW_STATS = (aggregates, snapshot_basis, snapshot_refresh)   # cold sums, or derived from a base snapshot
 _TABLES: dict[str, tuple[Table, tuple[ModuleType, ...]]] = {
     "autofill_events": (schema.autofill_events, (aggregates,)),
     "daily_event_partials": (schema.daily_event_partials, (aggregates,)),
     "daily_field_map_counts": (schema.daily_field_map_counts, (aggregates,)),
     "daily_impact_partials": (schema.daily_impact_partials, (impact,)),
-    "form_style_stats": (schema.form_style_stats, (aggregates,)),
-    "segment_style_stats": (schema.segment_style_stats, (aggregates,)),
-    "family_style_stats": (schema.family_style_stats, (aggregates,)),
-    "form_profiles": (schema.form_profile_snapshots, (aggregates, snapshots, profile_rules)),
-    "style_hints": (schema.style_hints, (aggregates, snapshots, ranking)),
+    "form_style_stats": (schema.form_style_stats, _WINDOW_STATS),
+    "segment_style_stats": (schema.segment_style_stats, _WINDOW_STATS),
+    "family_style_stats": (schema.family_style_stats, _WINDOW_STATS),
+    "form_profiles": (schema.form_profile_snapshots, (profile_figures, snapshot_basis, snapshot_refresh, profile_rules)),
+    "style_hints": (schema.style_hints, (hint_choice, empirical_priors, snapshot_basis, snapshot_refresh, ranking)),
     "served_form_profiles": (schema.form_profiles, (snapshots,)),
     "learning_impact": (schema.learning_impact, (impact, impact_rules)),
 }
