@@ -145,10 +145,8 @@ def test_a_retried_sync_counts_once(api, store_url):
     assert runs == 5
 
 
-def test_concurrent_syncs_with_overlapping_event_ids_count_each_event_once(api, store_url):
-    # 8 clients, each 40 events; client k sends ids k*20 .. k*20+39, so neighbours overlap by 20.
-    payloads = [{"host": GH, "schema_hash": "s1",
-                 "events": [{**e, "event_id": f"c{k * 20 + i}"} for i, e in enumerate(events(40))]} for k in range(8)]
+def _sync_concurrently(api, payloads):
+    """Each payload posted from its own thread at once; the answers in payload order."""
     answers = [None] * len(payloads)
 
     def post(k):
@@ -159,6 +157,14 @@ def test_concurrent_syncs_with_overlapping_event_ids_count_each_event_once(api, 
         t.start()
     for t in threads:
         t.join()
+    return answers
+
+
+def test_concurrent_syncs_with_overlapping_event_ids_count_each_event_once(api, store_url):
+    # 8 clients, each 40 events; client k sends ids k*20 .. k*20+39, so neighbours overlap by 20.
+    payloads = [{"host": GH, "schema_hash": "s1",
+                 "events": [{**e, "event_id": f"c{k * 20 + i}"} for i, e in enumerate(events(40))]} for k in range(8)]
+    answers = _sync_concurrently(api, payloads)
     assert all(a.status == 202 for a in answers), [a.body for a in answers]
     distinct = {e["event_id"] for p in payloads for e in p["events"]}
     assert len(distinct) == 180
@@ -184,16 +190,7 @@ def test_concurrent_syncs_store_what_sequential_ingests_store(api, store_url):
     payloads = [{"host": GH, "schema_hash": "s1",
                  "events": [{**pool[f"q{j}"], "event_id": f"q{j}"} for j in range(k * 6, k * 6 + 15)]
                  + [{"event_id": f"bad{k}", "feedback_status": "meh"}]} for k in range(8)]
-    answers = [None] * len(payloads)
-
-    def post(k):
-        answers[k] = api.sync(payloads[k])
-
-    threads = [threading.Thread(target=post, args=(k,)) for k in range(len(payloads))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = _sync_concurrently(api, payloads)
     assert all(a.status == 202 for a in answers), [a.body for a in answers]
     ev, qu, mc = store_contents(store_url)
 
