@@ -1,4 +1,4 @@
-"""A bulk rebuild of day partials leaves the planner statistics of what it wrote (PostgreSQL)."""
+"""A bulk write that outgrows a table's planner statistics refreshes them (PostgreSQL)."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -11,8 +11,9 @@ from stylehint_assets.domain.records import Record
 from stylehint_assets.ingest import ingest_records
 from stylehint_assets.store import aggregates, impact
 from stylehint_assets.store.engine import get_engine, upgrade
-from stylehint_assets.store.planner_stats import analyze_after_rebuild
-from stylehint_assets.store.schema import daily_event_partials, daily_field_map_counts
+from stylehint_assets.store.planner_stats import analyze_after_write
+from stylehint_assets.store.schema import daily_event_partials, daily_field_map_counts, form_profile_snapshots
+from stylehint_assets.store.snapshot_refresh import refresh_form_profiles
 from stylehint_assets.synthetic import generate_events
 
 from .conftest import _reset
@@ -35,6 +36,9 @@ def test_a_rebuild_of_several_days_analyzes_the_partials_it_wrote(pg_database_ur
     engine = get_engine(pg_database_url)
     _reset(engine)
     settings = Settings(database_url=pg_database_url)
+    with engine.begin() as conn:   # the emptied tables, as the planner sees them
+        for table in (daily_event_partials, daily_field_map_counts, form_profile_snapshots):
+            conn.execute(text(f"ANALYZE {table.name}"))
     events = list(generate_events(3_000, D, days=5, seed=11))
     assert ingest_records(engine, (Record(i, "", value=e) for i, e in enumerate(events)), settings=settings,
                           received_at=datetime(2025, 4, 1)).accepted == len(events)
@@ -46,13 +50,17 @@ def test_a_rebuild_of_several_days_analyzes_the_partials_it_wrote(pg_database_ur
     for table in (daily_event_partials, daily_field_map_counts):
         assert _count(engine, table) > 0
         assert _reltuples(engine, table.name) == _count(engine, table)
-    with engine.begin() as conn:   # one day on an analysed table: left to autovacuum
-        assert analyze_after_rebuild(conn, daily_event_partials, 1) is False
-        assert analyze_after_rebuild(conn, daily_event_partials, 2) is True
+    with engine.begin() as conn:   # the first as-of day of the profiles, into an empty table
+        refresh_form_profiles(conn, D, date(2025, 3, 1), D, settings.guard_policy, datetime(2025, 4, 1))
+    assert _reltuples(engine, form_profile_snapshots.name) == _count(engine, form_profile_snapshots) > 0
+    rows = _count(engine, daily_event_partials)
+    with engine.begin() as conn:   # fewer rows than the statistics know of (one day of many): autovacuum's
+        assert analyze_after_write(conn, daily_event_partials, rows // 5) is False
+        assert analyze_after_write(conn, daily_event_partials, rows + 1) is True
 
 
 def test_sqlite_plans_without_statistics(tmp_path):
     engine = get_engine(f"sqlite:///{tmp_path}/learning.db")
     upgrade(engine)
     with engine.begin() as conn:
-        assert analyze_after_rebuild(conn, daily_event_partials, 30) is False
+        assert analyze_after_write(conn, daily_event_partials, 10_000) is False

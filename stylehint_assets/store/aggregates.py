@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Column, Connection, Float, String, and_, case
 
 from .bulk import insert_select, staged
 from .engine import lock_table_writes
-from .planner_stats import analyze_after_rebuild
+from .planner_stats import analyze_after_write
 from .snapshot_basis import on_days
 from .schema import (
     autofill_events as ev, daily_event_partials as dp, daily_field_map_counts as fm,
@@ -103,7 +103,7 @@ def rebuild_daily_event_partials(conn: Connection, start: date, end: date, now: 
                        literal(now, type_=daily_partition_state.c.materialized_at.type)).group_by(stage.c.event_day)
         conn.execute(insert(daily_partition_state).from_select(
             ["event_day", "events", "max_updated_at", "materialized_at"], state))
-    analyze_after_rebuild(conn, dp, (end - start).days + 1)
+    analyze_after_write(conn, dp, rows)
     return rows
 
 
@@ -131,7 +131,7 @@ def rebuild_daily_field_map_counts(conn: Connection, start: date, end: date) -> 
     lock_table_writes(conn, fm.name)
     conn.execute(delete(fm).where(fm.c.event_day.between(start, end)))
     rows = insert_select(conn, fm, ["event_day", "host", "schema_hash", "selector", "semantic", "n"], q)
-    analyze_after_rebuild(conn, fm, (end - start).days + 1)
+    analyze_after_write(conn, fm, rows)
     return rows
 
 

@@ -20,7 +20,7 @@ from ..domain.impact import DURATION_EDGES, cells_from_rows, impact_rows
 from .aggregates import _count_if
 from .bulk import staged
 from .engine import lock_table_writes
-from .planner_stats import analyze_after_rebuild
+from .planner_stats import analyze_after_write
 from .schema import autofill_events as ev, daily_duration_buckets as db, daily_impact_partials as ip, learning_impact
 
 CELL = ("host_family", "segment_key", "profile_used", "profile_source")
@@ -79,8 +79,8 @@ def rebuild_daily_impact_partials(conn: Connection, start: date, end: date) -> t
         b = conn.execute(insert(db).from_select(
             [*cell, "bucket", "n"],
             select(*keys, stage.c.bucket, stage.c.runs).where(stage.c.bucket.is_not(None)))).rowcount
-    for table in (ip, db):
-        analyze_after_rebuild(conn, table, (end - start).days + 1)
+    analyze_after_write(conn, ip, a)
+    analyze_after_write(conn, db, b)
     return a, b
 
 

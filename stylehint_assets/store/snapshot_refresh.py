@@ -9,6 +9,8 @@ from datetime import date, datetime
 from ..domain.profiles import GuardPolicy
 from ..domain.ranking import Thresholds
 from . import aggregates, snapshot_basis as basis
+from .planner_stats import analyze_after_write
+from .schema import form_profile_snapshots, style_hints
 from .hint_choice import build_style_hints, derive_style_hints
 from .profile_figures import build_form_profiles, derive_form_profiles, touched_forms
 
@@ -24,6 +26,7 @@ def refresh_style_stats(conn, level: str, as_of: date, start: date, end: date, n
     else:
         rows = aggregates.derive_style_stats(conn, level, as_of, plan.base, plan.entering, plan.leaving)
     basis.record(conn, asset, as_of, start, end, inputs, settings, plan.base, now)
+    analyze_after_write(conn, aggregates.STATS_TABLES[level], rows)
     return rows, plan.describe()
 
 
@@ -37,6 +40,7 @@ def refresh_form_profiles(conn, as_of: date, start: date, end: date, policy: Gua
         rows, recomputed = derive_form_profiles(conn, as_of, start, end, policy, plan.base, plan.changed)
         how = f"{plan.describe()}; {recomputed} profile(s) recomputed, {rows - recomputed} kept"
     basis.record(conn, "form_profiles", as_of, start, end, inputs, settings, plan.base, now)
+    analyze_after_write(conn, form_profile_snapshots, rows)
     return rows, how
 
 
@@ -91,4 +95,5 @@ def refresh_style_hints(conn, as_of: date, lookback_days: int, thresholds: Thres
     if row is not None:
         start, end = row["window_start"], row["window_end"]
     basis.record(conn, "style_hints", as_of, start, end, inputs or "none", settings, base, now)
+    analyze_after_write(conn, style_hints, rows)
     return rows, how

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, delete, func, insert, literal, or_, select, u
 
 from ..domain.counters import PROFILES_REJECTED, PROFILES_UPDATED, STYLE_CHOICE
 from .counters import add_increments
+from .planner_stats import analyze_after_write
 from .profile_figures import PROFILE_COLUMNS
 from .reads import published_as_of
 from .schema import form_profile_snapshots as fps, form_profiles, publish_state, style_hints
@@ -50,6 +51,7 @@ def publish(conn: Connection, as_of: date, now: datetime, run_id: str | None = N
     )
     profiles = conn.execute(insert(form_profiles).from_select(
         [*cols, "preferred_style_id", "source", "published_at"], source)).rowcount
+    analyze_after_write(conn, form_profiles, profiles)
     served = conn.execute(select(func.count()).where(form_profiles.c.served.is_(True))).scalar_one()
     conn.execute(update(publish_state).where(publish_state.c.id == 1).values(profiles=profiles))
     choices = conn.execute(
