@@ -37,7 +37,7 @@ def compute_snapshot(conn: Connection, as_of: date, settings: Settings) -> None:
     for level in aggregates.STATS_TABLES:
         refresh_style_stats(conn, level, as_of, start, end, now)
     refresh_form_profiles(conn, as_of, start, end, settings.guard_policy, now)
-    refresh_style_hints(conn, as_of, settings.lookback_days, settings.thresholds, settings.ranking, now)
+    refresh_style_hints(conn, as_of, settings.lookback_days, settings.thresholds, settings.ranking)
 
 
 def _snapshot_figures(conn: Connection, as_of: date, cells: list[dict[str, Any]], n_styles: int) -> dict[str, Any]:

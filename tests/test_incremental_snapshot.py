@@ -58,7 +58,7 @@ def _refresh(engine, settings, as_of, now=NOW) -> dict[str, str]:
         for level in LEVELS:
             paths[level] = refresh_style_stats(conn, level, as_of, start, end, now)[1]
         paths["profiles"] = refresh_form_profiles(conn, as_of, start, end, settings.guard_policy, now)[1]
-        paths["hints"] = refresh_style_hints(conn, as_of, 30, settings.thresholds, settings.ranking, now)[1]
+        refresh_style_hints(conn, as_of, 30, settings.thresholds, settings.ranking)
     return paths
 
 
@@ -134,17 +134,17 @@ def test_a_repeated_six_hourly_run_derives_from_the_day_before_again(world_store
 
 
 @pytest.mark.parametrize("ranking", ["wilson", "beta"])
-def test_other_rankings_choose_cold_over_derived_stats_and_stay_exact(world_store, settings, ranking):
+def test_other_rankings_over_derived_stats_stay_exact(world_store, settings, ranking):
     settings = replace(settings, ranking=ranking)
     _refresh(world_store, settings, D)
     paths = _refresh(world_store, settings, D + timedelta(days=1))
-    assert paths["profiles"].startswith("incremental") and paths["hints"].startswith("cold (ranking"), paths
+    assert paths["profiles"].startswith("incremental"), paths
     _assert_equals_cold(world_store, settings, D + timedelta(days=1))
 
 
-def test_other_settings_are_no_base(world_store, settings):
+def test_other_thresholds_keep_the_derived_stats_and_stay_exact(world_store, settings):
     _refresh(world_store, settings, D)
     stricter = replace(settings, min_form_runs=7)
     paths = _refresh(world_store, stricter, D + timedelta(days=1))
-    assert paths["form"].startswith("incremental") and "other settings" in paths["hints"], paths
+    assert paths["form"].startswith("incremental"), paths
     _assert_equals_cold(world_store, stricter, D + timedelta(days=1))

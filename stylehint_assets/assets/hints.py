@@ -56,7 +56,7 @@ def style_hints(context: dg.AssetExecutionContext, store: LearningStore,
     published snapshot) block the publication downstream; missed product targets only warn."""
     as_of = as_of_day(context)
     with store.transaction() as conn:
-        _, path = refresh_style_hints(conn, as_of, LOOKBACK_DAYS, settings.thresholds, settings.ranking, utcnow())
+        _, path = refresh_style_hints(conn, as_of, LOOKBACK_DAYS, settings.thresholds, settings.ranking)
         sources, head = hint_summary(conn, as_of)
         integrity = integrity_violations(conn, as_of)
         violations = aggregates.stats_violations(conn, as_of)

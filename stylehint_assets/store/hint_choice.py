@@ -67,15 +67,8 @@ def _beats(conn: Connection, o, c):
     )
 
 
-def _of(table, forms):
-    """``table``, or only its rows of the forms in ``forms`` (a table of host, schema_hash)."""
-    if forms is None:
-        return table
-    return table.join(forms, and_(forms.c.host == table.c.host, forms.c.schema_hash == table.c.schema_hash))
-
-
-def _best(conn: Connection, level: str, as_of: date, min_runs: int, forms=None):
-    """(group key..., gen_style_id) of each group's best candidate at ``level`` (of ``forms`` only)."""
+def _best(conn: Connection, level: str, as_of: date, min_runs: int):
+    """(group key..., gen_style_id) of each group's best candidate at ``level``."""
     table = LEVEL_TABLES[level]
     c, o = table.alias(f"{level}_candidate"), table.alias(f"{level}_rival")
     keys = LEVEL_KEYS[level]
@@ -85,35 +78,34 @@ def _best(conn: Connection, level: str, as_of: date, min_runs: int, forms=None):
     )
     return (
         select(*(c.c[k] for k in keys), c.c.gen_style_id)
-        .select_from(_of(c, forms))
         .where(c.c.as_of == as_of, c.c.total_runs >= min_runs, not_(exists(rival)))
         .subquery(f"best_{level}")
     )
 
 
 @contextmanager
-def staged_bests(conn: Connection, as_of: date, thresholds: Thresholds, forms=None):
-    """Each level's best candidates (the form level's of ``forms`` only) as indexed temporary
+def staged_bests(conn: Connection, as_of: date, thresholds: Thresholds):
+    """Each level's best candidates as indexed temporary
     tables: joined as subqueries, PostgreSQL re-evaluates them for every profile it joins them to
     (2.8 s instead of 0.05 s for 10k profiles on a fresh, unanalysed as-of day)."""
-    def stage(level: str, min_runs: int, restrict=None):
+    def stage(level: str, min_runs: int):
         keys = LEVEL_KEYS[level]
         table = LEVEL_TABLES[level]
-        return staged(conn, f"best_{level}", select(_best(conn, level, as_of, min_runs, restrict)),
+        return staged(conn, f"best_{level}", select(_best(conn, level, as_of, min_runs)),
                       [*(table.c[k] for k in keys), table.c.gen_style_id], index=keys)
 
-    with stage("form", thresholds.min_form_runs, forms) as form, \
+    with stage("form", thresholds.min_form_runs) as form, \
             stage("segment", thresholds.min_segment_runs) as segment, \
             stage("family", thresholds.min_family_runs) as family:
         yield form, segment, family
 
 
-def choice_query(conn: Connection, as_of: date, thresholds: Thresholds, forms=None, bests=None):
-    """One row per profile as of ``as_of`` (of ``forms`` only), in ``HINT_COLUMNS`` order;
+def choice_query(conn: Connection, as_of: date, thresholds: Thresholds, bests=None):
+    """One row per profile as of ``as_of``, in ``HINT_COLUMNS`` order;
     ``bests``: the levels' best candidates from ``staged_bests``, else subqueries."""
     p = fps.alias("profile")
     if bests is None:
-        bests = (_best(conn, "form", as_of, thresholds.min_form_runs, forms),
+        bests = (_best(conn, "form", as_of, thresholds.min_form_runs),
                  _best(conn, "segment", as_of, thresholds.min_segment_runs),
                  _best(conn, "family", as_of, thresholds.min_family_runs))
     form, segment, family = bests
@@ -135,7 +127,7 @@ def choice_query(conn: Connection, as_of: date, thresholds: Thresholds, forms=No
         select(p.c.as_of, p.c.host, p.c.schema_hash, p.c.host_family, p.c.segment_key,
                preferred.label("preferred_style_id"), source.label("source"))
         .select_from(
-            _of(p, forms).outerjoin(form, and_(form.c.host == p.c.host, form.c.schema_hash == p.c.schema_hash))
+            p.outerjoin(form, and_(form.c.host == p.c.host, form.c.schema_hash == p.c.schema_hash))
              .outerjoin(segment, and_(segment.c.host_family == p.c.host_family,
                                       segment.c.segment_key == p.c.segment_key))
              .outerjoin(family, family.c.host_family == p.c.host_family)
@@ -220,53 +212,6 @@ def build_style_hints(conn: Connection, as_of: date, lookback_days: int, thresho
         with staged_bests(conn, as_of, thresholds) as bests:
             return insert_select(conn, style_hints, HINT_COLUMNS, choice_query(conn, as_of, thresholds, bests=bests))
     return insert_rows(conn, style_hints, _choose_in_python(conn, as_of, thresholds, ranking), HINT_COLUMNS)
-
-
-def derive_style_hints(conn: Connection, as_of: date, lookback_days: int, thresholds: Thresholds, base: date,
-                       forms) -> tuple[int, int]:
-    """Replace the (ratio-ranked) hints as of ``as_of`` from those as of ``base``, when the form
-    stats and profiles as of ``as_of`` differ from ``base``'s only for the forms in ``forms``:
-    those are chosen afresh; any other form keeps its form-level choice (its stats are the
-    same), or, chosen below the form level, still has no form candidate, so the segment and
-    family levels as of ``as_of`` decide it (a join with their few dozen best styles).
-    Returns (rows, chosen afresh)."""
-    _replace_settings(conn, as_of, lookback_days, thresholds, "ratio")
-    with staged_bests(conn, as_of, thresholds, forms) as bests:
-        fresh = insert_select(conn, style_hints, HINT_COLUMNS, choice_query(conn, as_of, thresholds, forms, bests))
-        return fresh + insert_select(conn, style_hints, HINT_COLUMNS, _kept_query(as_of, base, forms, *bests[1:])), fresh
-
-
-def _kept_query(as_of: date, base: date, forms, segment, family):
-    """The hints of the forms outside ``forms``: ``base``'s form-level choice, else the segment
-    and family levels' best styles as of ``as_of``."""
-    p, b = fps.alias("profile"), style_hints.alias("base_hint")
-    known = p.c.host_family != OTHER
-    has_segment = and_(known, p.c.segment_key.is_not(None))
-    at_form = b.c.source == "form"
-    source = case(
-        (at_form, "form"),
-        (and_(has_segment, segment.c.gen_style_id.is_not(None)), "segment"),
-        (and_(known, family.c.gen_style_id.is_not(None)), "family"),
-        else_="none",
-    )
-    preferred = case(
-        (at_form, b.c.preferred_style_id),
-        (and_(has_segment, segment.c.gen_style_id.is_not(None)), segment.c.gen_style_id),
-        (known, family.c.gen_style_id),
-        else_=None,
-    )
-    untouched = ~exists(select(literal(1)).where(forms.c.host == p.c.host, forms.c.schema_hash == p.c.schema_hash))
-    return (
-        select(p.c.as_of, p.c.host, p.c.schema_hash, p.c.host_family, p.c.segment_key,
-               preferred.label("preferred_style_id"), source.label("source"))
-        .select_from(
-            p.join(b, and_(b.c.as_of == base, b.c.host == p.c.host, b.c.schema_hash == p.c.schema_hash))
-             .outerjoin(segment, and_(segment.c.host_family == p.c.host_family,
-                                      segment.c.segment_key == p.c.segment_key))
-             .outerjoin(family, family.c.host_family == p.c.host_family)
-        )
-        .where(p.c.as_of == as_of, untouched)
-    )
 
 
 def hint_summary(conn: Connection, as_of: date, top: int = 10) -> tuple[dict[str, int], list[dict[str, Any]]]:
