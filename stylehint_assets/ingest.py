@@ -312,12 +312,16 @@ class Upload:
         return len(self.valid) + len(self.rejected)
 
 
-def validate_upload(records: Iterable[Record], *, settings: Settings, received_at: datetime | None = None) -> Upload:
-    """Decode and validate a whole (bounded) input without writing it."""
-    upload = Upload([], [], received_at or utcnow(), 0)
+def validate_upload(records: Iterable[Record], *, settings: Settings, received_at: datetime | None = None,
+                    raw_bytes: int | None = None) -> Upload:
+    """Decode and validate a whole (bounded) input without writing it. ``raw_bytes``: the input's
+    size when known (a request body), instead of the records' raw text summed (a typed payload's
+    records build theirs only when asked)."""
+    upload = Upload([], [], received_at or utcnow(), raw_bytes or 0)
     occurrences: Counter = Counter()
     for record in records:
-        upload.raw_bytes += len(record.raw)
+        if raw_bytes is None:
+            upload.raw_bytes += len(record.raw)
         try:
             upload.valid.append((record, _validated(record, upload.received_at, settings, occurrences)))
         except Rejection as why:
