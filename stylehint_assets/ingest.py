@@ -34,7 +34,8 @@ from .domain.events import Rejection, validate
 from .domain.records import Record, one_line
 from .domain.typed_events import validate_typed
 from .store.ingest import (
-    BatchResult, assigned_event_id, quarantine, refresh_planner_statistics, write_batch, write_parts,
+    BatchResult, NewRows, assigned_event_id, new_rows, quarantine, refresh_planner_statistics, write_batch,
+    write_parts,
 )
 
 log = logging.getLogger(__name__)
@@ -306,6 +307,11 @@ class Upload:
     rejected: list[tuple[Record, Rejection]]
     received_at: datetime
     raw_bytes: int
+    new: NewRows | None = None     # the valid events as new rows, prepared outside the ingest lock
+
+    def prepare_rows(self, settings: Settings, copy: bool) -> None:
+        """Derive (and for COPY, encode) the valid events before the group is written (``NewRows``)."""
+        self.new = new_rows(self.valid, self.received_at, settings, copy)
 
     @property
     def records(self) -> int:
@@ -342,7 +348,8 @@ def ingest_group(engine: Engine, uploads: list[Upload], *, settings: Settings,
     try:
         with engine.begin() as conn:
             if any(u.valid for u in uploads):
-                results = write_parts(conn, [(u.valid, u.received_at) for u in uploads], settings)
+                results = write_parts(conn, [(u.valid, u.received_at) for u in uploads], settings,
+                                      [u.new for u in uploads])
             else:
                 results = [BatchResult() for _ in uploads]
             for upload, result in zip(uploads, results):
