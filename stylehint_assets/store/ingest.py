@@ -57,23 +57,29 @@ class NewRows:
 
     rows: list[dict[str, Any] | None]     # per event of the batch; None: deriving failed (the lock's path says why)
     lines: list[str | None]               # its COPY line without updated_at; None off PostgreSQL
+    counters: CounterBatch                # the counter increments of the rows, all of them new
+    days: set                             # their event days
 
 
 def new_rows(batch: list[tuple[Record, dict[str, Any]]], received_at: datetime, settings: Settings,
              copy: bool) -> NewRows:
     rows: list[dict[str, Any] | None] = []
+    counters = CounterBatch()
     for _, event in batch:
         try:
-            rows.append(derive(dict(event, received_at=received_at), settings.families))
+            row = derive(dict(event, received_at=received_at), settings.families)
         except Exception:  # noqa: BLE001 - the same derive under the lock rejects it with its reason
             rows.append(None)
+            continue
+        rows.append(row)
+        counters.add(None, row, host_label(row["host"], row["host_family"], settings.metrics_hosts, settings.families))
     lines: list[str | None] = [None] * len(rows)
     encoded = [r for r in rows if r is not None]
     if copy and encoded:
         order, text = copy_lines(encoded, _PREPARED_COLUMNS, json_columns(autofill_events))
         it = iter(text.split("\n"))      # COPY text escapes newlines inside fields: one line per row
         lines = [None if r is None else next(it) for r in rows]
-    return NewRows(rows, lines)
+    return NewRows(rows, lines, counters, {r["event_day"] for r in rows if r is not None})
 
 
 def assigned_event_id(raw: str, occurrence: int) -> str:
@@ -137,6 +143,7 @@ def write_parts(conn: Connection, parts: list[tuple[list[tuple[Record, dict[str,
         result = BatchResult()
         final: dict[str, dict[str, Any]] = {}
         new = prepared[p] if prepared else None
+        taken = 0             # events of this part written as their prepared row
         for i, (record, event) in enumerate(batch):
             eid = event["event_id"]
             base = final.get(eid) or latest.get(eid) or stored.get(eid)
@@ -144,6 +151,7 @@ def write_parts(conn: Connection, parts: list[tuple[list[tuple[Record, dict[str,
                 if base is None and new is not None and new.rows[i] is not None:
                     final[eid] = new.rows[i]
                     lines[eid] = (new.rows[i], new.lines[i])
+                    taken += 1
                     continue
                 merged = dict(event, received_at=received_at) if base is None else merge(base, event)
                 final[eid] = derive(merged, settings.families)
@@ -152,6 +160,16 @@ def write_parts(conn: Connection, parts: list[tuple[list[tuple[Record, dict[str,
                 continue
             if base is not None:
                 result.merged += 1
+        if new is not None and taken == len(batch) == len(final):
+            # Every event new, each id once: the prepared days and counts are this part's.
+            for eid, event in final.items():
+                event["updated_at"] = changed_at
+                latest[eid] = event
+            result.inserted = taken
+            result.days |= new.days
+            counters.absorb(new.counters)
+            results.append(result)
+            continue
         for eid, event in final.items():
             old = latest.get(eid) or stored.get(eid)
             if old is not None and _unchanged(old, event):
