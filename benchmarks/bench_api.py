@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_api.py                    # 2 workers, 10 s per phase
     .venv/bin/python benchmarks/bench_api.py --workers 1 --seconds 5
     .venv/bin/python benchmarks/bench_api.py --json
+    .venv/bin/python benchmarks/bench_api.py --phases sync     # the sync phase only (no snapshot published)
 
 A throwaway database (``--admin-url``) gets a real published snapshot: synthetic events
 (``stylehint_assets.synthetic``, seed 7, 30 days) through the asset graph. ``stylehint serve`` then
@@ -270,6 +271,16 @@ def _publish(url: str, events: int) -> list[list[str]]:
     return forms
 
 
+def _schema_only(url: str) -> list[list[str]]:
+    """The store's schema and nothing in it: enough for the sync phase."""
+    from stylehint_assets.store.engine import get_engine, upgrade
+
+    engine = get_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return []
+
+
 def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 90.0) -> None:
     import http.client
 
@@ -310,9 +321,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", type=int, default=20000, help="synthetic events behind the snapshot")
     p.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--phases", default="healthz,profile,sync",
+                   help="comma-separated phases to run (healthz, profile, sync); without profile no snapshot is published")
     p.add_argument("--client", dest="load_client", choices=("auto", "wrk", "python"), default="auto",
                    help="load generator: wrk when installed (auto), else this script's asyncio client")
     args = p.parse_args(argv)
+    phases = [x.strip() for x in args.phases.split(",") if x.strip()]
+    if not phases or set(phases) - {"healthz", "profile", "sync"}:
+        p.error(f"--phases: expected some of healthz, profile, sync, got {args.phases!r}")
 
     from sqlalchemy import create_engine, text
 
@@ -323,8 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
     proc = None
     try:
-        print(f"publishing a snapshot of {args.events:,} synthetic events ...", file=sys.stderr, flush=True)
-        forms = _publish(url, args.events)
+        if "profile" in phases:
+            print(f"publishing a snapshot of {args.events:,} synthetic events ...", file=sys.stderr, flush=True)
+            forms = _publish(url, args.events)
+        else:
+            forms = _schema_only(url)
         port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("STYLEHINT_", "COMPANION_"))}
         env.update(STYLEHINT_DATABASE_URL=url, STYLEHINT_API_TOKENS=TOKEN)
@@ -338,9 +357,10 @@ def main(argv: list[str] | None = None) -> int:
         if client == "auto":
             client = "wrk" if shutil.which("wrk") else "python"
         load_before = os.getloadavg()[0]
-        healthz = _run_client(port, "healthz", args.concurrency, args.seconds, client=client)
-        profile = _run_client(port, "profile", args.concurrency, args.seconds, forms, client=client)
-        sync = _run_client(port, "sync", args.sync_concurrency, args.seconds, client=client)
+        healthz = _run_client(port, "healthz", args.concurrency, args.seconds, client=client) if "healthz" in phases else None
+        profile = (_run_client(port, "profile", args.concurrency, args.seconds, forms, client=client)
+                   if "profile" in phases else None)
+        sync = _run_client(port, "sync", args.sync_concurrency, args.seconds, client=client) if "sync" in phases else None
         load_after = os.getloadavg()[0]
     finally:
         if proc is not None:
@@ -356,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
                        "load_average_1min": [round(load_before, 1), round(load_after, 1)],
                        "measured_at": datetime.utcnow().isoformat(timespec="seconds") + "Z"},
               "healthz": healthz, "profile": profile, "sync": sync,
-              "profile_to_healthz": round(profile["requests_per_s"] / healthz["requests_per_s"], 2)}
+              "profile_to_healthz": round(profile["requests_per_s"] / healthz["requests_per_s"], 2)
+              if profile and healthz else None}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -364,13 +385,17 @@ def main(argv: list[str] | None = None) -> int:
           f"load from {client}; load average {load_before:.1f} before, {load_after:.1f} after")
     print("| phase | concurrency | requests/s | p50 | p99 | events/s | statuses | target |")
     print("|---|---:|---:|---:|---:|---:|---|---|")
-    print(f"| healthz GET (baseline) | {healthz['concurrency']} | {healthz['requests_per_s']:,.0f} | "
-          f"{healthz['p50_ms']} ms | {healthz['p99_ms']} ms | | {healthz['statuses']} | |")
-    print(f"| profile GET | {profile['concurrency']} | {profile['requests_per_s']:,.0f} | {profile['p50_ms']} ms | "
-          f"{profile['p99_ms']} ms | | {profile['statuses']} | >= 1,500 req/s, p99 <= 50 ms |")
-    print(f"| sync POST (50 events) | {sync['concurrency']} | {sync['requests_per_s']:,.0f} | {sync['p50_ms']} ms | "
-          f"{sync['p99_ms']} ms | {sync['events_per_s']:,.0f} | {sync['statuses']} | >= 10,000 events/s |")
-    print(f"profile GETs ran at {result['profile_to_healthz']:.2f}x the healthz rate of the same run")
+    if healthz:
+        print(f"| healthz GET (baseline) | {healthz['concurrency']} | {healthz['requests_per_s']:,.0f} | "
+              f"{healthz['p50_ms']} ms | {healthz['p99_ms']} ms | | {healthz['statuses']} | |")
+    if profile:
+        print(f"| profile GET | {profile['concurrency']} | {profile['requests_per_s']:,.0f} | {profile['p50_ms']} ms | "
+              f"{profile['p99_ms']} ms | | {profile['statuses']} | >= 1,500 req/s, p99 <= 50 ms |")
+    if sync:
+        print(f"| sync POST (50 events) | {sync['concurrency']} | {sync['requests_per_s']:,.0f} | {sync['p50_ms']} ms | "
+              f"{sync['p99_ms']} ms | {sync['events_per_s']:,.0f} | {sync['statuses']} | >= 10,000 events/s |")
+    if result["profile_to_healthz"] is not None:
+        print(f"profile GETs ran at {result['profile_to_healthz']:.2f}x the healthz rate of the same run")
     return 0
 
 
