@@ -171,7 +171,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 function init(args)
-  prefix = "wrk-" .. tostring(id) .. "-" .. tostring(math.random(1, 1e9))
+  prefix = "wrk-" .. args[1] .. "-" .. tostring(id)
   n = id * 7
   wrk.headers["Authorization"] = "Bearer " .. token
 end
@@ -216,11 +216,13 @@ def _run_wrk(port: int, kind: str, concurrency: int, seconds: float, forms=None,
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(lua)
     try:
-        warm = subprocess.run(["wrk", "-t2", f"-c{concurrency}", "-d1s", "-s", f.name, f"http://127.0.0.1:{port}"],
-                              capture_output=True, text=True, timeout=60)
+        # Each run's event ids start with its own nonce (wrk's math.random repeats itself from run to
+        # run): the measured syncs are new events, not retries of the warm-up's.
+        warm = subprocess.run(["wrk", "-t2", f"-c{concurrency}", "-d1s", "-s", f.name, f"http://127.0.0.1:{port}",
+                               "--", uuid.uuid4().hex[:12]], capture_output=True, text=True, timeout=60)
         out = subprocess.run(["wrk", "-t2", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
-                              "-s", f.name, f"http://127.0.0.1:{port}"], capture_output=True, text=True,
-                             timeout=seconds + 60, check=True).stdout
+                              "-s", f.name, f"http://127.0.0.1:{port}", "--", uuid.uuid4().hex[:12]],
+                             capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     finally:
         os.unlink(f.name)
     del warm
