@@ -34,7 +34,8 @@ from .domain.events import Rejection, validate
 from .domain.records import Record, one_line
 from .domain.typed_events import validate_typed
 from .store.ingest import (
-    BatchResult, assigned_event_id, quarantine, refresh_planner_statistics, write_batch, write_parts,
+    BatchResult, NewRows, assigned_event_id, new_rows, quarantine, refresh_planner_statistics, write_batch,
+    write_parts,
 )
 
 log = logging.getLogger(__name__)
@@ -306,18 +307,27 @@ class Upload:
     rejected: list[tuple[Record, Rejection]]
     received_at: datetime
     raw_bytes: int
+    new: NewRows | None = None     # the valid events as new rows, prepared outside the ingest lock
+
+    def prepare_rows(self, settings: Settings, copy: bool) -> None:
+        """Derive (and for COPY, encode) the valid events before the group is written (``NewRows``)."""
+        self.new = new_rows(self.valid, self.received_at, settings, copy)
 
     @property
     def records(self) -> int:
         return len(self.valid) + len(self.rejected)
 
 
-def validate_upload(records: Iterable[Record], *, settings: Settings, received_at: datetime | None = None) -> Upload:
-    """Decode and validate a whole (bounded) input without writing it."""
-    upload = Upload([], [], received_at or utcnow(), 0)
+def validate_upload(records: Iterable[Record], *, settings: Settings, received_at: datetime | None = None,
+                    raw_bytes: int | None = None) -> Upload:
+    """Decode and validate a whole (bounded) input without writing it. ``raw_bytes``: the input's
+    size when known (a request body), instead of the records' raw text summed (a typed payload's
+    records build theirs only when asked)."""
+    upload = Upload([], [], received_at or utcnow(), raw_bytes or 0)
     occurrences: Counter = Counter()
     for record in records:
-        upload.raw_bytes += len(record.raw)
+        if raw_bytes is None:
+            upload.raw_bytes += len(record.raw)
         try:
             upload.valid.append((record, _validated(record, upload.received_at, settings, occurrences)))
         except Rejection as why:
@@ -338,7 +348,8 @@ def ingest_group(engine: Engine, uploads: list[Upload], *, settings: Settings,
     try:
         with engine.begin() as conn:
             if any(u.valid for u in uploads):
-                results = write_parts(conn, [(u.valid, u.received_at) for u in uploads], settings)
+                results = write_parts(conn, [(u.valid, u.received_at) for u in uploads], settings,
+                                      [u.new for u in uploads])
             else:
                 results = [BatchResult() for _ in uploads]
             for upload, result in zip(uploads, results):

@@ -633,3 +633,20 @@ def test_a_due_snapshot_check_is_made_by_one_request_while_the_others_keep_the_m
     assert views.cached(GH, "s1", None) is None
     views.answer(GH, "s1", None)                          # the new snapshot: the memo of the old one is gone
     assert views._snapshot[1] == "next-run" and list(views._views) == [(GH, "s1")]
+
+
+def test_the_dagster_instance_is_opened_at_start_once_per_home(tmp_path, monkeypatch):
+    from stylehint_assets.api import arrivals
+
+    calls: list[set] = []
+    arrivals.ArrivalReporter(calls.append).warm()             # another report: nothing to open
+    assert calls == []
+    homes = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "dagster.yaml").write_text("")
+        monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / name))
+        arrivals.ArrivalReporter().warm()
+        homes.append(arrivals._instance_here())
+        assert arrivals._instance_here() is homes[-1]            # kept: the flushes reuse it
+    assert homes[0] is not homes[1] and homes[0].root_directory == str(tmp_path / "a")

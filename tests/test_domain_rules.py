@@ -225,6 +225,13 @@ def test_a_counter_batch_sums_to_the_events_increments():
     buckets = {dict(labels)["le"]: v for (name, labels), v in got.items() if name == "applylens_autofill_time_ms_bucket"}
     assert (buckets["100"], buckets["250"], buckets["120000"], buckets["+Inf"]) == (3, 5, 8, 10)
     assert got[("applylens_autofill_time_ms_sum", (("host", "greenhouse.io"),))] == sum(r["duration_ms"] for r in raw)
+    halves = CounterBatch(), CounterBatch()       # counted ahead in two batches, then absorbed: the same sums
+    for n, (old, new, host) in enumerate(changes):
+        halves[n % 2].add(old, new, host)
+    whole = CounterBatch()
+    whole.absorb(halves[0])
+    whole.absorb(halves[1])
+    assert {(name, labels): delta for name, labels, delta in whole.increments()} == got
 
 
 @pytest.mark.parametrize("limit", [10**6, 64])

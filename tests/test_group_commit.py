@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, select, text
 from stylehint_assets.api.faults import store_unavailable
 from stylehint_assets.api.group_commit import GroupCommitter
 from stylehint_assets.domain.records import read_records
+from stylehint_assets.domain.typed_payload import read_payload
 from stylehint_assets.ingest import ingest_group, ingest_records, validate_upload
 from stylehint_assets.store.engine import get_engine
 from stylehint_assets.store.ingest import INGEST_LOCK_KEY
@@ -66,6 +67,20 @@ def grouped(engine, settings, bodies):
     return [r.as_json() for r in ingest_group(engine, prepared, settings=settings, source="api")]
 
 
+def routed(engine, settings, bodies, first=0):
+    """As the sync route prepares uploads: the typed payload decoding, the rows derived (and on
+    PostgreSQL COPY-encoded) before the lock."""
+    prepared = []
+    for i, b in enumerate(bodies):
+        records = read_payload(b)
+        assert records is not None
+        upload = validate_upload(records, settings=settings, received_at=T0 + timedelta(seconds=first + i),
+                                  raw_bytes=len(b))
+        upload.prepare_rows(settings, copy=engine.dialect.name == "postgresql")
+        prepared.append(upload)
+    return [r.as_json() for r in ingest_group(engine, prepared, settings=settings, source="api")]
+
+
 def test_a_group_reports_stores_and_counts_what_sequential_uploads_do(engine, settings):
     bodies = uploads()
     alone = sequential(engine, settings, bodies)
@@ -75,6 +90,12 @@ def test_a_group_reports_stores_and_counts_what_sequential_uploads_do(engine, se
 
     _reset(engine)
     assert grouped(engine, settings, bodies) == alone
+    assert contents(engine) == stored_alone
+    _reset(engine)
+    assert routed(engine, settings, bodies) == alone
+    assert contents(engine) == stored_alone
+    _reset(engine)
+    assert [routed(engine, settings, [b], first=i)[0] for i, b in enumerate(bodies)] == alone   # one per group
     assert contents(engine) == stored_alone
 
 

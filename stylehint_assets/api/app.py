@@ -113,6 +113,7 @@ def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         threading.Thread(target=_first_look, args=(views,), name="stylehint-profile-start", daemon=True).start()
+        await run_in_threadpool(arrivals.warm)
         yield
         await run_in_threadpool(groups.close)     # write the uploads still queued
         await run_in_threadpool(arrivals.close)   # report the days still pending before exit

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from ..config import Settings
 from ..domain.events import Rejection
 from ..domain.records import Record, read_records
+from ..domain.typed_payload import read_payload
 from ..ingest_json import ingest_json
 from ..ingest import IngestReport, Upload, ingest_records, validate_upload
 from .group_commit import MAX_GROUP_BYTES
@@ -50,6 +51,10 @@ def prepare(engine: Engine, settings: Settings, body: bytes, ndjson: bool) -> Sy
     outcome (streamed in batches, alone). Bad events inside a good payload are the ingest's to reject."""
     if not body.strip():
         return SyncOutcome(400, {"error": "empty body: expected the sync payload (JSON) or NDJSON"})
+    if len(body) <= MAX_GROUP_BYTES and not ndjson and (records := read_payload(body)) is not None:
+        upload = validate_upload(records, settings=settings, raw_bytes=len(body))   # the common payload, decoded once
+        upload.prepare_rows(settings, copy=engine.dialect.name == "postgresql")
+        return upload
     if not ndjson:
         reason = _not_json(body)
         if reason is not None:
@@ -59,7 +64,9 @@ def prepare(engine: Engine, settings: Settings, body: bytes, ndjson: bool) -> Sy
             return SyncOutcome(400, {"error": f"body is not JSON: {reason}", "quarantined": report.rejected})
     if len(body) > MAX_GROUP_BYTES:
         return outcome(ingest_records(engine, read_records(io.BytesIO(body)), settings=settings, source=SOURCE), ndjson)
-    return validate_upload(read_records(io.BytesIO(body)), settings=settings)
+    upload = validate_upload(read_records(io.BytesIO(body)), settings=settings)
+    upload.prepare_rows(settings, copy=engine.dialect.name == "postgresql")
+    return upload
 
 
 def outcome(report: IngestReport, ndjson: bool) -> SyncOutcome:

@@ -150,6 +150,19 @@ class CounterBatch:
             if duration is not None:
                 self._observe(PROFILE_TIME, profile, duration)
 
+    def absorb(self, other: "CounterBatch") -> None:
+        """Add another batch's sums to this one (a batch counted ahead, outside a lock)."""
+        counters, observations = self._counters, self._observations
+        for key, delta in other._counters.items():
+            counters[key] += delta
+        for key, slots in other._observations.items():
+            mine = observations.get(key)
+            if mine is None:
+                observations[key] = list(slots)
+            else:
+                for i, n in enumerate(slots):
+                    mine[i] += n
+
     def increments(self) -> list[Increment]:
         out: list[Increment] = [(name, _label_pairs(*pairs), delta) for (name, pairs), delta in self._counters.items()]
         for (name, pairs), slots in self._observations.items():

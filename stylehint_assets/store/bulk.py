@@ -157,6 +157,12 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], 
         conn.execute(insert(table), [{c: r.get(c) for c in columns} for r in rows])
         return len(rows)
     order, data = copy_lines(rows, columns, json_columns(table))
+    copy_in(conn, table, order, data)
+    return len(rows)
+
+
+def copy_in(conn: Connection, table: Table, order: Sequence[str], data: str) -> None:
+    """``COPY table (order) FROM STDIN`` of ``data`` (COPY text) in ``conn``'s transaction (PostgreSQL)."""
     name, cols = _names(conn, table, order)
     statement = f"COPY {name} ({', '.join(cols)}) FROM STDIN"   # identifiers from the schema, data in the stream
     cursor = conn.connection.dbapi_connection.cursor()   # the transaction's own connection
@@ -168,7 +174,6 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], 
             cursor.copy_expert(statement, io.StringIO(data))
     finally:
         cursor.close()
-    return len(rows)
 
 
 def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> int:
