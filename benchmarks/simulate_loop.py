@@ -342,7 +342,7 @@ def plot(results: dict[str, dict[int, dict]], path: str, window: int = 7) -> Non
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rankings", default="ratio,wilson,beta,empirical_bayes")
+    parser.add_argument("--rankings", default="ratio,wilson,beta,empirical_bayes,bayes_ucb")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--runs-per-day", type=int, default=300)
