@@ -192,6 +192,25 @@ def test_empirical_bayes_moves_a_single_candidate_form_to_its_segments_better_st
     assert set(c.tried[0].as_json()["styles"]) == {"narrative"}       # style_stats stay the form's own
 
 
+@pytest.mark.parametrize("ranking", ["empirical_bayes", "bayes_ucb"])
+def test_a_segment_style_the_form_ran_under_the_threshold_competes_with_its_few_runs(ranking):
+    # a busy form: 200 runs of its fallback style (0.30), and 3 explore runs of the segment's best
+    form = [S("narrative", 200, 60), S("bullets", 3, 1), S("rare", 2, 2)]
+    segment = [S("narrative", 600, 180), S("bullets", 300, 150), S("rare", 3, 3)]
+    assert choose_hint("greenhouse", "intern", form, segment, []).preferred.gen_style_id == "narrative"
+    c = choose_hint("greenhouse", "intern", form, segment, [], ranking=ranking, prior_runs=40)
+    assert (c.source, c.preferred.gen_style_id, c.preferred.total_runs) == ("form", "bullets", 3)
+    assert c.preferred.posterior_ratio - c.preferred.bonus == (1 + 40 * Fraction(1, 2)) / (3 + 40)   # its runs count
+    # "rare" has 3 < MIN_SEGMENT_RUNS runs up there: not borrowed, whatever the form's 2/2
+    assert [s.gen_style_id for s in c.tried[0].borrowed] == ["bullets"]
+    assert "bullets (only 3 run(s) on this form) chosen at form level" in c.explanation()
+    assert c.tried[0].as_json()["candidates"] == ["bullets", "narrative"]
+    # with few runs the prior decides; with 5+ it is the form's own candidate, not borrowed
+    own = choose_hint("greenhouse", "intern", [S("narrative", 200, 60), S("bullets", 5, 0)], segment, [],
+                      ranking=ranking, prior_runs=40)
+    assert own.tried[0].borrowed == () and own.preferred.gen_style_id == "bullets"   # (0 + 20) / 45 > 0.3
+
+
 def test_empirical_bayes_lets_strong_form_evidence_win_over_the_segment():
     form = [S("narrative", 400, 240)]                  # 0.60 on 400 runs of this form
     segment = [S("narrative", 600, 180), S("bullets", 300, 150)]

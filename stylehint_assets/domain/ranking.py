@@ -152,13 +152,23 @@ def with_exploration_bonus(styles: Sequence[StyleStat], pooled: Sequence[StyleSt
     return tuple(out)
 
 
-def zero_run_styles(styles: Sequence[StyleStat], upper: Sequence[StyleStat], min_upper_runs: int) -> tuple[StyleStat, ...]:
-    """The candidates of the level above (``min_upper_runs``+ runs there) that ``styles`` has no
-    runs of, as zero-run stats: with ``empirical_bayes`` (and ``bayes_ucb``) a form may be recommended a style it has
-    not tried when its segment's evidence for that style outweighs the form's own runs."""
-    own = {s.gen_style_id for s in styles}
-    return tuple(StyleStat(s.gen_style_id, 0, 0, 0) for s in sorted(upper, key=lambda s: s.gen_style_id)
-                 if s.total_runs >= min_upper_runs and s.gen_style_id not in own)
+def under_threshold_styles(styles: Sequence[StyleStat], upper: Sequence[StyleStat], min_upper_runs: int,
+                           min_runs: int) -> tuple[StyleStat, ...]:
+    """The candidates of the level above (``min_upper_runs``+ runs there) that ``styles`` has
+    fewer than ``min_runs`` runs of: the style's own stats, or zero-run stats when it has none.
+    With ``empirical_bayes`` and ``bayes_ucb`` a form may be recommended a style it has not run
+    enough to be its own candidate when its segment's evidence for that style outweighs the
+    form's own runs; the form's few runs of it still count in its posterior. (Borrowing only
+    the never-run styles left the segment's best style out on the busy forms, where it has a
+    few explore runs: in the closed loop that was about a fifth of the form-level regret
+    against the segment's right preference.)"""
+    mine = {s.gen_style_id: s for s in styles}
+    out = []
+    for s in sorted(upper, key=lambda s: s.gen_style_id):
+        own = mine.get(s.gen_style_id)
+        if s.total_runs >= min_upper_runs and (own is None or own.total_runs < min_runs):
+            out.append(own or StyleStat(s.gen_style_id, 0, 0, 0))
+    return tuple(out)
 
 
 def rank_key(stat: StyleStat, ranking: str = "ratio") -> tuple:
@@ -186,7 +196,7 @@ class LevelTry:
     styles: tuple[StyleStat, ...]
     skipped: str | None = None
     ranking: str = "ratio"
-    borrowed: tuple[StyleStat, ...] = ()   # zero-run styles from the level above (``empirical_bayes``, ``bayes_ucb``)
+    borrowed: tuple[StyleStat, ...] = ()   # under-threshold styles of the level above (``empirical_bayes``, ``bayes_ucb``)
 
     @property
     def candidates(self) -> tuple[StyleStat, ...]:
@@ -246,7 +256,8 @@ class HintChoice:
         else:
             measure = f"best helpful ratio {s.helpful}/{s.total_runs} = {s.helpful_ratio:.2f}"
         if level.borrowed:
-            untried = " (not yet run on this form)" if s in level.borrowed else ""
+            untried = ("" if s not in level.borrowed else " (not yet run on this form)" if not s.total_runs
+                       else f" (only {s.total_runs} run(s) on this form)")
             return (
                 f"{s.gen_style_id}{untried} chosen at {level.level} level ({level.scope}): {measure} ({edit}) among "
                 f"{len(level.candidates) - len(level.borrowed)} style(s) with {level.min_runs}+ runs and "
@@ -281,9 +292,10 @@ def choose_hint(
     pseudo-runs from the same style in ``pooled_segment`` (the segment over all known families),
     and a form's styles a prior of ``prior_runs`` from that *posterior* one level up (the
     family's ratio when the segment level is skipped; the form's own pooled ratio for family
-    other). Once the form has a candidate, the level above's candidates that it has not run
-    compete as zero-run styles scored by their prior alone, so a form stuck on the style of
-    its first runs can be moved to its segment's better one. The family level ranks as
+    other). Once the form has a candidate, the level above's candidates that it has run fewer
+    than ``min_form_runs`` times compete too (``under_threshold_styles``; never run: scored by
+    their prior alone), so a form stuck on the style of its first runs can be moved to its
+    segment's better one. The family level ranks as
     ``ratio``.
 
     ``bayes_ucb`` is ``empirical_bayes`` with an exploration bonus on the segment posterior
@@ -308,7 +320,8 @@ def choose_hint(
                 if prior_level == "segment":
                     upper = segment_styles
             min_upper = thresholds.for_level(prior_level) if prior_level else 0
-            borrowed = with_prior(zero_run_styles(form_styles, upper, min_upper), upper, prior_runs)
+            borrowed = with_prior(under_threshold_styles(form_styles, upper, min_upper, thresholds.min_form_runs),
+                                  upper, prior_runs)
             form_styles = with_prior(form_styles, upper, prior_runs)
     tried: list[LevelTry] = []
     levels = (
