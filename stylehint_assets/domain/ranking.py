@@ -159,9 +159,8 @@ def under_threshold_styles(styles: Sequence[StyleStat], upper: Sequence[StyleSta
     With ``empirical_bayes`` and ``bayes_ucb`` a form may be recommended a style it has not run
     enough to be its own candidate when its segment's evidence for that style outweighs the
     form's own runs; the form's few runs of it still count in its posterior. (Borrowing only
-    the never-run styles left the segment's best style out on the busy forms, where it has a
-    few explore runs: in the closed loop that was about a fifth of the form-level regret
-    against the segment's right preference.)"""
+    the never-run styles left the segment's best style out on the busy forms, where it often
+    has a few explore runs: README, closed loop.)"""
     mine = {s.gen_style_id: s for s in styles}
     out = []
     for s in sorted(upper, key=lambda s: s.gen_style_id):
