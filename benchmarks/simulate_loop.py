@@ -26,7 +26,7 @@ of all days:
 The world's draws (forms, times, explore coin, feedback uniforms) depend only on the seed, so
 the rankings are compared on common random numbers: differences are the rankings' own.
 
-Usage: ``python benchmarks/simulate_loop.py`` (3 rankings x 3 seeds x 60 days, a few minutes);
+Usage: ``python benchmarks/simulate_loop.py`` (5 rankings x 3 seeds x 60 days, a few minutes);
 ``--markdown`` prints the README table; ``--plot docs/loop_regret.png`` draws the regret plot
 (needs matplotlib: ``pip install -e '.[bench]'``); ``--json`` the figures as one JSON object,
 which ``--load FILE`` reads back to redraw the table and plot without simulating again.
@@ -342,7 +342,7 @@ def plot(results: dict[str, dict[int, dict]], path: str, window: int = 7) -> Non
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rankings", default="ratio,wilson,beta,empirical_bayes")
+    parser.add_argument("--rankings", default="ratio,wilson,beta,empirical_bayes,bayes_ucb")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--runs-per-day", type=int, default=300)

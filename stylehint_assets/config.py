@@ -126,11 +126,12 @@ KNOBS: tuple[Knob, ...] = (
          "Extra ATS families (or overrides) on top of greenhouse, lever, workday, ashby, bamboohr."),
     Knob("STYLEHINT_METRICS_HOSTS", "metrics_hosts", _csv, "a few dozen hosts",
          "Hosts exported as their own `host` label; other ATS hosts become their family domain, the rest `other`."),
-    Knob("STYLEHINT_RANKING", "ranking", _choice(*RANKINGS), "ratio, wilson, beta or empirical_bayes",
+    Knob("STYLEHINT_RANKING", "ranking", _choice(*RANKINGS), "ratio, wilson, beta, empirical_bayes or bayes_ucb",
          "ratio: SPEC 5 raw helpful ratio. wilson: lower bound of the 95% Wilson interval. beta: Beta posterior mean, "
          "prior from the segment for forms, else the level pooled (100 pseudo-runs). empirical_bayes: Beta posterior "
          "mean, segment over the segment pooled across families, form over its segment, strengths fitted on the "
-         "snapshot; a form's untried segment styles compete. Then SPEC tie-breaks."),
+         "snapshot; segment styles the form ran under its threshold compete. bayes_ucb: empirical_bayes plus an exploration bonus of "
+         "0.75 standard errors on the segment's figures. Then SPEC tie-breaks."),
     Knob("STYLEHINT_IMPACT_MIN_RUNS", "impact_min_runs", int, "2-100000",
          "learning_impact: a comparison is `sufficient` only with at least this many runs (values) on each side.",
          _within(2, 100000)),

@@ -1,10 +1,12 @@
-"""The ``empirical_bayes`` ranking on both backends: the fitted priors' sums are computed in
+"""The ``empirical_bayes`` and ``bayes_ucb`` rankings on both backends: the fitted priors' sums are computed in
 the database as the domain formula defines them, and a stored snapshot chosen with the ranking
 is the one its assembled hints explain."""
 from __future__ import annotations
 
 import random
 from datetime import date, datetime
+
+import pytest
 
 from sqlalchemy import insert, select
 
@@ -90,24 +92,25 @@ def test_fit_sums_are_the_domain_formula_computed_in_sql(engine):
     assert {s.gen_style_id: s.total_runs for s in priors.pooled_segments["intern"]}["bullets"] == 120
 
 
-def test_stored_choice_moves_intern_forms_and_the_assembled_hint_explains_it(engine):
+@pytest.mark.parametrize("ranking", ["empirical_bayes", "bayes_ucb"])
+def test_stored_choice_moves_intern_forms_and_the_assembled_hint_explains_it(engine, ranking):
     with engine.begin() as conn:
         _store(conn)
         ratio = {(r["host"], r["schema_hash"]): r for r in choose_style_hints(conn, D, Thresholds())}
-        build_style_hints(conn, D, 30, Thresholds(), ranking="empirical_bayes")
+        build_style_hints(conn, D, 30, Thresholds(), ranking=ranking)
         stored = {(r.host, r.schema_hash): (r.source, r.preferred_style_id)
                   for r in conn.execute(select(style_hints).where(style_hints.c.as_of == D))}
         again = {(r["host"], r["schema_hash"]): (r["source"], r["preferred_style_id"])
-                 for r in choose_style_hints(conn, D, Thresholds(), "empirical_bayes")}
+                 for r in choose_style_hints(conn, D, Thresholds(), ranking)}
         full = assemble_hints(conn, D)
-        by_segment = segment_choices(conn, D, Thresholds(), "empirical_bayes")      # what `experiments` prefers
+        by_segment = segment_choices(conn, D, Thresholds(), ranking)      # what `experiments` prefers
     assert again == stored                                                    # recompute gives the same rows
     assert {k: v[0] for k, v in stored.items()} == {k: r["source"] for k, r in ratio.items()}   # same levels
     assert all(r["preferred_style_id"] == "narrative" for k, r in ratio.items() if k[0] != "x.example.com")
     interns = [k for k in stored if k[1].startswith("intern")]
     assert interns and all(stored[k] == ("form", "bullets") for k in interns)
     for key, hint in full.items():
-        assert (hint["source"], hint["preferred_style_id"]) == stored[key] and hint["ranking"] == "empirical_bayes"
+        assert (hint["source"], hint["preferred_style_id"]) == stored[key] and hint["ranking"] == ranking
     explained = full[interns[0]]["explanation"]
     assert explained.startswith("bullets (not yet run on this form) chosen at form level (this form)")
     assert "more from the segment level" in explained

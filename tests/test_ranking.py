@@ -4,8 +4,8 @@ import pytest
 from fractions import Fraction
 
 from stylehint_assets.domain.ranking import (
-    FIT_BOUNDS, FIT_MIN_CELLS, PRIOR_RUNS, StyleStat, Thresholds, best_style, choose_hint, fitted_prior_runs,
-    profile_segment, segment_preferences, with_prior,
+    FIT_BOUNDS, FIT_MIN_CELLS, PRIOR_RUNS, UCB_Z, StyleStat, Thresholds, best_style, choose_hint, fitted_prior_runs,
+    profile_segment, segment_preferences, with_exploration_bonus, with_prior,
 )
 
 
@@ -192,6 +192,25 @@ def test_empirical_bayes_moves_a_single_candidate_form_to_its_segments_better_st
     assert set(c.tried[0].as_json()["styles"]) == {"narrative"}       # style_stats stay the form's own
 
 
+@pytest.mark.parametrize("ranking", ["empirical_bayes", "bayes_ucb"])
+def test_a_segment_style_the_form_ran_under_the_threshold_competes_with_its_few_runs(ranking):
+    # a busy form: 200 runs of its fallback style (0.30), and 3 explore runs of the segment's best
+    form = [S("narrative", 200, 60), S("bullets", 3, 1), S("rare", 2, 2)]
+    segment = [S("narrative", 600, 180), S("bullets", 300, 150), S("rare", 3, 3)]
+    assert choose_hint("greenhouse", "intern", form, segment, []).preferred.gen_style_id == "narrative"
+    c = choose_hint("greenhouse", "intern", form, segment, [], ranking=ranking, prior_runs=40)
+    assert (c.source, c.preferred.gen_style_id, c.preferred.total_runs) == ("form", "bullets", 3)
+    assert c.preferred.posterior_ratio - c.preferred.bonus == (1 + 40 * Fraction(1, 2)) / (3 + 40)   # its runs count
+    # "rare" has 3 < MIN_SEGMENT_RUNS runs up there: not borrowed, whatever the form's 2/2
+    assert [s.gen_style_id for s in c.tried[0].borrowed] == ["bullets"]
+    assert "bullets (only 3 run(s) on this form) chosen at form level" in c.explanation()
+    assert c.tried[0].as_json()["candidates"] == ["bullets", "narrative"]
+    # with few runs the prior decides; with 5+ it is the form's own candidate, not borrowed
+    own = choose_hint("greenhouse", "intern", [S("narrative", 200, 60), S("bullets", 5, 0)], segment, [],
+                      ranking=ranking, prior_runs=40)
+    assert own.tried[0].borrowed == () and own.preferred.gen_style_id == "bullets"   # (0 + 20) / 45 > 0.3
+
+
 def test_empirical_bayes_lets_strong_form_evidence_win_over_the_segment():
     form = [S("narrative", 400, 240)]                  # 0.60 on 400 runs of this form
     segment = [S("narrative", 600, 180), S("bullets", 300, 150)]
@@ -231,3 +250,61 @@ def test_empirical_bayes_reads_a_segment_against_the_segment_over_all_families()
     lucky_prior = (5 + 100 * Fraction(270, 900)) / (6 + 100)
     assert f.tried[0].styles[0].prior_helpful == lucky_prior * 40
     assert f.preferred.gen_style_id == "bullets"
+
+
+# --- STYLEHINT_RANKING=bayes_ucb: empirical_bayes with an exploration bonus at the segment level ----
+
+def test_exploration_bonus_is_z_standard_errors_of_the_pooled_figure():
+    import math
+    pooled = [S("narrative", 900, 270), S("bullets", 25, 10)]
+    segment = [S("narrative", 300, 90), S("bullets", 9, 4), S("new", 8, 2)]
+    narrative, bullets, new = with_exploration_bonus(segment, pooled)
+    # the standard error over the runs the style has in the pooled segment (its own when none there)
+    assert float(narrative.bonus) == pytest.approx(UCB_Z * math.sqrt(0.3 * 0.7 / 900))
+    assert float(bullets.bonus) == pytest.approx(UCB_Z * math.sqrt((4 / 9) * (5 / 9) / 25))
+    assert float(new.bonus) == pytest.approx(UCB_Z * math.sqrt(0.25 * 0.75 / 8))
+    assert bullets.posterior_ratio == Fraction(4, 9) + bullets.bonus        # the bonus adds to the mean
+    assert with_exploration_bonus(segment, pooled, z=0.0)[1].posterior_ratio == Fraction(4, 9)
+    # a style with few runs gets more than one with many: it is preferred while it may still be best
+    assert bullets.bonus > 5 * narrative.bonus                              # 30x fewer runs: ~6x the bonus
+
+
+def test_bayes_ucb_prefers_an_under_sampled_segment_style_that_may_still_be_the_best():
+    # over the known families "bullets" rests on 30 runs (12 helpful: 0.40), "narrative" on 1500 (0.41)
+    pooled = [S("narrative", 1500, 615), S("bullets", 30, 12)]
+    segment = [S("narrative", 500, 205), S("bullets", 10, 4)]
+    kwargs = dict(prior_runs=200, pooled_segment=pooled, segment_prior_runs=1000)
+    eb = choose_hint("greenhouse", "intern", [], segment, [], ranking="empirical_bayes", **kwargs)
+    ucb = choose_hint("greenhouse", "intern", [], segment, [], ranking="bayes_ucb", **kwargs)
+    assert (eb.source, eb.preferred.gen_style_id) == ("segment", "narrative")
+    assert (ucb.source, ucb.preferred.gen_style_id) == ("segment", "bullets")
+    assert "exploration bonus for its uncertainty" in ucb.explanation()
+    assert "exploration bonus" not in eb.explanation()
+    # style_by_segment agrees with the segment level's choice
+    prefs = segment_preferences({("greenhouse", "intern"): segment}, ranking="bayes_ucb",
+                                pooled_segments={"intern": pooled}, segment_prior_runs=1000)
+    assert prefs == {"greenhouse": {"intern": "bullets"}}
+    # a form stuck on its fallback style gets the optimistic segment style, untried
+    form = choose_hint("greenhouse", "intern", [S("narrative", 6, 2)], segment, [], ranking="bayes_ucb", **kwargs)
+    assert (form.source, form.preferred.gen_style_id, form.preferred.total_runs) == ("form", "bullets", 0)
+    assert "the segment's exploration bonus included" in form.explanation()
+    # once the style has the runs to show it is poor, the bonus is too small to keep it
+    settled = [S("narrative", 1500, 615), S("bullets", 600, 200)]
+    after = choose_hint("greenhouse", "intern", [], [S("narrative", 500, 205), S("bullets", 200, 66)], [],
+                        ranking="bayes_ucb", prior_runs=200, pooled_segment=settled, segment_prior_runs=1000)
+    assert after.preferred.gen_style_id == "narrative"
+
+
+def test_bayes_ucb_keeps_spec_levels_so_coverage_is_ratios():
+    pooled = [S("narrative", 1500, 615), S("bullets", 30, 12)]
+    segment = [S("narrative", 500, 205), S("bullets", 10, 4)]
+    kwargs = dict(prior_runs=200, pooled_segment=pooled, segment_prior_runs=1000)
+    for form, source in (([S("narrative", 4, 1)], "segment"), ([S("narrative", 5, 1)], "form")):
+        assert choose_hint("greenhouse", "intern", form, segment, [], **kwargs, ranking="bayes_ucb").source == source
+        assert choose_hint("greenhouse", "intern", form, segment, []).source == source
+    # family other: no segment level and no bonus; the form's own pooled ratio is the prior, as empirical_bayes
+    mine = [S("a", 5, 4), S("b", 50, 25)]
+    other = choose_hint("other", "intern", mine, [], [], ranking="bayes_ucb", **kwargs)
+    assert other.preferred == choose_hint("other", "intern", mine, [], [], ranking="empirical_bayes", **kwargs).preferred
+    assert other.preferred.bonus == 0
+    assert choose_hint("other", None, [S("a", 2, 2)], [], [], ranking="bayes_ucb").source == "none"

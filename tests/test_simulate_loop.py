@@ -49,11 +49,11 @@ def test_markdown_table_compares_against_ratio():
     assert "| beta | 1 | 0.4100 | 0.0270 | 0.90x | 85.0% | 80.0% |" in table
 
 
-def test_empirical_bayes_drives_a_short_loop_at_ratios_coverage(tmp_path):
-    """The opt-in ranking runs the loop end to end; the levels are SPEC 5's, so coverage stays."""
+@pytest.mark.parametrize("ranking", ["empirical_bayes", "bayes_ucb"])
+def test_hierarchical_rankings_drive_a_short_loop_at_ratios_coverage(tmp_path, ranking):
+    """The opt-in rankings run the loop end to end; the levels are SPEC 5's, so coverage stays."""
     ratio = sim.summarize(sim.run_loop("ratio", seed=3, days=6, runs_per_day=200, epsilon=0.1, workdir=str(tmp_path)))
-    eb = sim.summarize(sim.run_loop("empirical_bayes", seed=3, days=6, runs_per_day=200, epsilon=0.1,
-                                    workdir=str(tmp_path)))
+    eb = sim.summarize(sim.run_loop(ranking, seed=3, days=6, runs_per_day=200, epsilon=0.1, workdir=str(tmp_path)))
     assert eb["runs"] == ratio["runs"] == 1200
     assert eb["coverage"] == pytest.approx(ratio["coverage"], abs=0.01)
     assert 0 < eb["mean_regret"] < 0.2

@@ -77,7 +77,7 @@ def test_evaluate_matches_a_per_event_computation(published_store, settings):
         stored = {(r["host"], r["schema_hash"]): r["preferred_style_id"] for r in
                   conn.execute(select(metadata.tables["style_hints"]).where(
                       metadata.tables["style_hints"].c.as_of == AS_OF)).mappings()}
-    assert set(report["rankings"]) == {"ratio", "wilson", "beta", "empirical_bayes"} and report["styles"] == 5
+    assert set(report["rankings"]) == {"ratio", "wilson", "beta", "empirical_bayes", "bayes_ucb"} and report["styles"] == 5
     ratio = report["rankings"]["ratio"]   # the stored snapshot was computed with ratio
     covered = [e for e in explore if stored.get((e.host, e.schema_hash))]
     matched = [e for e in covered if e.gen_style_id == stored[(e.host, e.schema_hash)]]

@@ -10,8 +10,8 @@ order). The first level with a best candidate wins: form, then segment (not for 
 ``other`` or a profile without segment), then family (not for ``other``), else none.
 
 The ``wilson`` ranking (STYLEHINT_RANKING) orders by a floating-point bound that SQL would not
-reproduce bit for bit (``beta`` and ``empirical_bayes`` by posterior means with priors from
-other levels), so they take the slower path: the stats are read and
+reproduce bit for bit (``beta``, ``empirical_bayes`` and ``bayes_ucb`` by posterior means with
+priors from other levels), so they take the slower path: the stats are read and
 ``domain.ranking.choose_hint`` chooses per profile in Python.
 
 Reading a snapshot (``assemble_hints``): the stored row is lean (level, preferred style); the
@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, delete, exists, func, insert, literal, not_, or_, select, tuple_
 
 from ..domain.hosts import OTHER
-from ..domain.ranking import StyleStat, Thresholds, choose_hint, segment_preferences
+from ..domain.ranking import HIERARCHICAL, StyleStat, Thresholds, choose_hint, segment_preferences
 from .bulk import insert_rows, insert_select, staged
 from .empirical_priors import empirical_priors
 from .engine import lock_table_writes
@@ -150,8 +150,8 @@ def level_stats(conn: Connection, level: str, as_of: date, where=()) -> dict[tup
 
 
 def _priors(conn: Connection, as_of: date, ranking: str) -> dict[str, Any]:
-    """``choose_hint``'s prior arguments: fitted on the snapshot for ``empirical_bayes``."""
-    if ranking != "empirical_bayes":
+    """``choose_hint``'s prior arguments: fitted on the snapshot for ``empirical_bayes`` and ``bayes_ucb``."""
+    if ranking not in HIERARCHICAL:
         return {}
     priors = empirical_priors(conn, as_of)
     return {"prior_runs": priors.form_prior_runs, "segment_prior_runs": priors.segment_prior_runs,
@@ -168,7 +168,7 @@ def segment_choices(conn: Connection, as_of: date, thresholds: Thresholds, ranki
 
 def _choose_in_python(conn: Connection, as_of: date, thresholds: Thresholds, ranking: str) -> list[dict[str, Any]]:
     """The slower path for rankings SQL does not reproduce exactly (``wilson``, ``beta``,
-    ``empirical_bayes``)."""
+    ``empirical_bayes``, ``bayes_ucb``)."""
     by_level = {level: level_stats(conn, level, as_of) for level in LEVEL_TABLES}
     priors = _priors(conn, as_of, ranking)
     pooled = priors.pop("pooled_segments", {})
