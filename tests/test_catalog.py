@@ -2,7 +2,6 @@
 from datetime import date
 
 import dagster as dg
-import pytest
 from sqlalchemy import func, select
 
 from stylehint_assets.assets import catalog

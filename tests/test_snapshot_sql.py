@@ -2,13 +2,11 @@
 SPEC 6 reject reasons formatted as Python formats them, retention, and the window."""
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from datetime import date, datetime, timedelta
 
-import dagster as dg
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from stylehint_assets.domain.profiles import GuardPolicy, QualityGuard
 from stylehint_assets.domain.ranking import StyleStat, Thresholds, best_style

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pandas as pd
-from sqlalchemy import BigInteger, Column, Connection, Float, String, and_, case, cast, column, delete, func, insert, literal, select, true
+from sqlalchemy import BigInteger, Column, Connection, Float, String, case, cast, column, delete, func, insert, literal, select, true
 
 from .bulk import insert_select, staged
 from .engine import lock_table_writes
