@@ -650,3 +650,27 @@ def test_the_dagster_instance_is_opened_at_start_once_per_home(tmp_path, monkeyp
         homes.append(arrivals._instance_here())
         assert arrivals._instance_here() is homes[-1]            # kept: the flushes reuse it
     assert homes[0] is not homes[1] and homes[0].root_directory == str(tmp_path / "a")
+
+
+def test_what_the_worker_loaded_at_start_is_kept_out_of_the_collector(tmp_path):
+    """A full collection over Dagster's and the frameworks' objects stalled requests: the start
+    freezes them (gc.freeze), so the collector only walks what requests allocate."""
+    import asyncio
+    import gc
+
+    from stylehint_assets.api.app import create_app
+    from stylehint_assets.api.arrivals import ArrivalReporter
+
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/learning.db"), require_auth=False,
+                     arrivals=ArrivalReporter(report=lambda days: []))
+
+    async def started() -> int:
+        async with app.router.lifespan_context(app):
+            return gc.get_freeze_count()
+
+    gc.unfreeze()
+    try:
+        assert gc.get_freeze_count() == 0
+        assert asyncio.run(started()) > 10_000
+    finally:
+        gc.unfreeze()

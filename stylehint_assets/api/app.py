@@ -5,6 +5,7 @@ Error bodies are ``{"error": "<one line>"}``: never a traceback, SQL or the data
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import threading
@@ -114,6 +115,11 @@ def create_app(settings: Settings, *, require_auth: bool = True, engine: Engine 
     async def lifespan(_app: FastAPI):
         threading.Thread(target=_first_look, args=(views,), name="stylehint-profile-start", daemon=True).start()
         await run_in_threadpool(arrivals.warm)
+        # What is loaded by now (FastAPI, SQLAlchemy, Dagster: ~200,000 objects) lives as long as
+        # the worker: out of the collector's sight, a full collection costs nothing instead of
+        # ~95 ms of a core, which under load stalled every request of that moment (profile GETs'
+        # p99 ~150 ms in one 5 s run of three, ~8 ms in the others).
+        gc.freeze()
         yield
         await run_in_threadpool(groups.close)     # write the uploads still queued
         await run_in_threadpool(arrivals.close)   # report the days still pending before exit
