@@ -33,7 +33,7 @@ def compute_snapshot(conn: Connection, as_of: date, settings: Settings) -> None:
     """The snapshot as of ``as_of`` into the store, in the caller's transaction, from the
     window's daily partials (which must already be built)."""
     start, end = window_for(as_of, settings)
-    now = utcnow()   # each writes its snapshot_basis too: a later day derived from this one uses these settings
+    now = utcnow()   # the stats and profiles write their snapshot_basis too: a later day derived from this one uses these settings
     for level in aggregates.STATS_TABLES:
         refresh_style_stats(conn, level, as_of, start, end, now)
     refresh_form_profiles(conn, as_of, start, end, settings.guard_policy, now)

@@ -52,9 +52,8 @@ def prepare(engine: Engine, settings: Settings, body: bytes, ndjson: bool) -> Sy
     if not body.strip():
         return SyncOutcome(400, {"error": "empty body: expected the sync payload (JSON) or NDJSON"})
     if len(body) <= MAX_GROUP_BYTES and not ndjson and (records := read_payload(body)) is not None:
-        upload = validate_upload(records, settings=settings, raw_bytes=len(body))   # the common payload, decoded once
-        upload.prepare_rows(settings, copy=engine.dialect.name == "postgresql")
-        return upload
+        # the common payload, decoded once
+        return _prepared(engine, settings, validate_upload(records, settings=settings, raw_bytes=len(body)))
     if not ndjson:
         reason = _not_json(body)
         if reason is not None:
@@ -64,7 +63,11 @@ def prepare(engine: Engine, settings: Settings, body: bytes, ndjson: bool) -> Sy
             return SyncOutcome(400, {"error": f"body is not JSON: {reason}", "quarantined": report.rejected})
     if len(body) > MAX_GROUP_BYTES:
         return outcome(ingest_records(engine, read_records(io.BytesIO(body)), settings=settings, source=SOURCE), ndjson)
-    upload = validate_upload(read_records(io.BytesIO(body)), settings=settings)
+    return _prepared(engine, settings, validate_upload(read_records(io.BytesIO(body)), settings=settings))
+
+
+def _prepared(engine: Engine, settings: Settings, upload: Upload) -> Upload:
+    """``upload`` with its new rows derived (and COPY-encoded on PostgreSQL) before the ingest lock."""
     upload.prepare_rows(settings, copy=engine.dialect.name == "postgresql")
     return upload
 

@@ -36,7 +36,7 @@ _TABLES: dict[str, tuple[Table, tuple[ModuleType, ...]]] = {
     "segment_style_stats": (schema.segment_style_stats, _WINDOW_STATS),
     "family_style_stats": (schema.family_style_stats, _WINDOW_STATS),
     "form_profiles": (schema.form_profile_snapshots, (profile_figures, snapshot_basis, snapshot_refresh, profile_rules)),
-    "style_hints": (schema.style_hints, (hint_choice, empirical_priors, snapshot_basis, snapshot_refresh, ranking)),
+    "style_hints": (schema.style_hints, (hint_choice, empirical_priors, snapshot_refresh, ranking)),
     "served_form_profiles": (schema.form_profiles, (snapshots,)),
     "learning_impact": (schema.learning_impact, (impact, impact_rules)),
 }

@@ -62,6 +62,11 @@ class NewRows:
     days: set                             # their event days
 
 
+def _count(counters: CounterBatch, old: dict[str, Any] | None, row: dict[str, Any], settings: Settings) -> None:
+    """The counter increments of storing ``row`` over ``old`` (None: a new event)."""
+    counters.add(old, row, host_label(row["host"], row["host_family"], settings.metrics_hosts, settings.families))
+
+
 def new_rows(batch: list[tuple[Record, dict[str, Any]]], received_at: datetime, settings: Settings,
              copy: bool) -> NewRows:
     rows: list[dict[str, Any] | None] = []
@@ -73,7 +78,7 @@ def new_rows(batch: list[tuple[Record, dict[str, Any]]], received_at: datetime, 
             rows.append(None)
             continue
         rows.append(row)
-        counters.add(None, row, host_label(row["host"], row["host_family"], settings.metrics_hosts, settings.families))
+        _count(counters, None, row, settings)
     lines: list[str | None] = [None] * len(rows)
     encoded = [r for r in rows if r is not None]
     if copy and encoded:
@@ -188,8 +193,7 @@ def write_parts(conn: Connection, parts: list[tuple[list[tuple[Record, dict[str,
                 continue
             event["updated_at"] = changed_at
             result.days.add(event["event_day"])
-            counters.add(old, event, host_label(event["host"], event["host_family"], settings.metrics_hosts,
-                                                settings.families))
+            _count(counters, old, event, settings)
             if old is None:
                 result.inserted += 1
             else:
