@@ -2,6 +2,7 @@
 from datetime import date
 
 import dagster as dg
+import pytest
 from sqlalchemy import func, select
 
 from stylehint_assets.assets import catalog
@@ -136,3 +137,26 @@ def test_a_one_day_run_reports_the_partition_row_count(engine, settings):
             assert meta["dagster/row_count"].value == _count(engine, table), name
             assert meta["dagster/partition_row_count"].value == _count(engine, table, date(2025, 3, 30)), name
     assert _count(engine, schema.autofill_events, date(2025, 3, 30)) == 3
+
+
+@pytest.mark.postgres
+def test_a_large_table_reports_the_planners_row_count_and_an_exact_partition_count(pg_database_url):
+    """Above the threshold the whole table is the planner's figure (an exact count grows with the
+    history kept); the partition's rows stay exact."""
+    from sqlalchemy import insert, text
+    from stylehint_assets.store.engine import get_engine
+    from stylehint_assets.store.row_counts import row_counts
+
+    pg_engine = get_engine(pg_database_url)
+    table = schema.daily_duration_buckets
+    rows = [{"event_day": date(2025, 3, 1 + i % 3), "host_family": "greenhouse", "segment_key": f"s{i}",
+             "profile_used": False, "profile_source": "none", "bucket": 0, "n": 1} for i in range(30)]
+    with pg_engine.begin() as conn:
+        conn.execute(table.delete())
+        conn.execute(insert(table), rows)
+        assert row_counts(conn, table, date(2025, 3, 1), date(2025, 3, 1)) == (30, 10)   # small: counted
+        conn.execute(insert(table), [r | {"segment_key": r["segment_key"] + "x"} for r in rows[:9]])
+        conn.execute(text(f"ANALYZE {table.name}"))
+        conn.execute(insert(table), [r | {"segment_key": r["segment_key"] + "y"} for r in rows[:3]])
+        assert row_counts(conn, table, date(2025, 3, 1), date(2025, 3, 1), exact_below=0) == (39, 14)
+        assert row_counts(conn, table, date(2025, 3, 1), date(2025, 3, 1)) == (42, 14)

@@ -148,3 +148,42 @@ def test_other_thresholds_keep_the_derived_stats_and_stay_exact(world_store, set
     paths = _refresh(world_store, stricter, D + timedelta(days=1))
     assert paths["form"].startswith("incremental"), paths
     _assert_equals_cold(world_store, stricter, D + timedelta(days=1))
+
+
+def _mapped(i: int, schema: str, day: date, final_map: dict) -> dict:
+    return {"event_id": f"{schema}-{day}-{i}", "host": "boards.greenhouse.io", "schema_hash": schema,
+            "created_at": f"{day}T12:00:00Z", "gen_style_id": "a", "final_map": final_map}
+
+
+def test_canonical_maps_derived_from_the_day_before_follow_every_overturned_winner(engine, settings):
+    """The derived path keeps a selector's winner only where the changed days cannot overturn it;
+    each way a winner can change (or stay) is here, checked against the expected map and a cold
+    recompute."""
+    first, mid, new = D - timedelta(days=29), D - timedelta(days=10), D + timedelta(days=1)
+    runs = {   # schema: [(day, count, final_map)]
+        "flip-leaving": [(first, 3, {"#a": "x"}), (mid, 2, {"#a": "y"})],
+        "flip-entering": [(mid, 2, {"#a": "x"}), (mid, 1, {"#a": "y"}), (new, 2, {"#a": "y"})],
+        "tie-entering": [(mid, 1, {"#a": "beta"}), (new, 1, {"#a": "alpha"})],
+        "winner-gains": [(mid, 2, {"#a": "x"}), (mid, 1, {"#a": "y"}), (new, 1, {"#a": "x", "#new": "z"})],
+        "selector-gone": [(first, 1, {"#gone": "q"}), (mid, 1, {"#a": "x"})],
+        "rival-loses": [(first, 1, {"#a": "x"}), (mid, 3, {"#a": "y"}), (mid, 1, {"#a": "x"})],
+        "untouched": [(mid, 1, {"#a": "x"})],
+    }
+    events = [_mapped(f"{k}-{n}", schema, day, m) for schema, rows in runs.items()
+              for k, (day, count, m) in enumerate(rows) for n in range(count)]
+    report = ingest_records(engine, (Record(i, "", value=e) for i, e in enumerate(events)), settings=settings,
+                            received_at=datetime(2025, 4, 1))
+    assert report.accepted == len(events)
+    _partials(engine, first, new, NOW)
+    _refresh(engine, settings, D)
+    paths = _refresh(engine, settings, new)
+    assert paths["profiles"].startswith(f"incremental from {D}"), paths
+    maps = {r["schema_hash"]: r["canonical_map"] for r in table_rows(engine, form_profile_snapshots, new)}
+    assert maps == {
+        "flip-leaving": {"#a": "y"}, "flip-entering": {"#a": "y"}, "tie-entering": {"#a": "alpha"},
+        "winner-gains": {"#a": "x", "#new": "z"}, "selector-gone": {"#a": "x"}, "rival-loses": {"#a": "y"},
+        "untouched": {"#a": "x"},
+    }
+    before = {r["schema_hash"]: r["canonical_map"] for r in table_rows(engine, form_profile_snapshots, D)}
+    assert before["flip-leaving"] == {"#a": "x"} and before["tie-entering"] == {"#a": "beta"}
+    _assert_equals_cold(engine, settings, new)
