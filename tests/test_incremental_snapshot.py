@@ -150,15 +150,15 @@ def test_other_thresholds_keep_the_derived_stats_and_stay_exact(world_store, set
     _assert_equals_cold(world_store, stricter, D + timedelta(days=1))
 
 
-def _mapped(i: int, schema: str, day: date, final_map: dict) -> dict:
-    return {"event_id": f"{schema}-{day}-{i}", "host": "boards.greenhouse.io", "schema_hash": schema,
+def _mapped(key: str, schema: str, day: date, final_map: dict) -> dict:
+    return {"event_id": f"{schema}-{day}-{key}", "host": "boards.greenhouse.io", "schema_hash": schema,
             "created_at": f"{day}T12:00:00Z", "gen_style_id": "a", "final_map": final_map}
 
 
 def test_canonical_maps_derived_from_the_day_before_follow_every_overturned_winner(engine, settings):
-    """The derived path keeps a selector's winner only where the changed days cannot overturn it;
-    each way a winner can change (or stay) is here, checked against the expected map and a cold
-    recompute."""
+    """Each way the day entering and the day leaving can change a selector's winner (or keep it,
+    tie it, add or drop a selector), on the derived path, checked against the expected maps and a
+    cold recompute: the guard for any narrowing of what the derived path recomputes."""
     first, mid, new = D - timedelta(days=29), D - timedelta(days=10), D + timedelta(days=1)
     runs = {   # schema: [(day, count, final_map)]
         "flip-leaving": [(first, 3, {"#a": "x"}), (mid, 2, {"#a": "y"})],

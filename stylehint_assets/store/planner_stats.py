@@ -24,7 +24,7 @@ from datetime import date
 from sqlalchemy import Connection, Table, text
 
 
-def _planned_rows(conn: Connection, table: Table) -> float:
+def planned_rows(conn: Connection, table: Table) -> float:
     """``pg_class.reltuples``: the rows the planner believes in (-1: never analysed)."""
     row = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:name)"),
                        {"name": table.name}).first()
@@ -48,7 +48,7 @@ def analyze_after_write(conn: Connection, table: Table, written: int, share: flo
     if conn.dialect.name != "postgresql" or written <= 0:
         return None
     name = conn.dialect.identifier_preparer.format_table(table)   # our identifiers, not data
-    if written > share * _planned_rows(conn, table):
+    if written > share * planned_rows(conn, table):
         conn.execute(text(f"ANALYZE {name}"))
         return "table"
     if day is not None and not _day_known(conn, table, column, day):

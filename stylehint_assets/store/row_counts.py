@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Connection, Table, func, select, text
+from sqlalchemy import Connection, Table, func, select
+
+from .planner_stats import planned_rows
 
 # Below this many rows (by the planner's figure) an exact count costs < 0.2 s: count them.
 EXACT_BELOW = 1_000_000
@@ -25,19 +27,12 @@ def day_column(table: Table) -> str | None:
     return None
 
 
-def planner_row_count(conn: Connection, table: Table) -> int | None:
-    """``pg_class.reltuples`` of ``table`` (None where the table was never analyzed or vacuumed)."""
-    estimate = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:name)"),
-                            {"name": table.name}).scalar()
-    return None if estimate is None or estimate < 0 else int(round(estimate))
-
-
 def row_counts(conn: Connection, table: Table, start: date, end: date,
                exact_below: int = EXACT_BELOW) -> tuple[int, int | None]:
     """All rows (on PostgreSQL the planner's figure from ``exact_below`` rows up), and the rows
     whose day lies in start..end (None for a table without a day)."""
-    total = planner_row_count(conn, table) if conn.dialect.name == "postgresql" else None
-    if total is None or total < exact_below:
+    total = round(planned_rows(conn, table)) if conn.dialect.name == "postgresql" else -1
+    if total < 0 or total < exact_below:   # never analysed (-1), or small enough to count
         total = conn.execute(select(func.count()).select_from(table)).scalar_one()
     column = day_column(table)
     if column is None:
