@@ -33,24 +33,26 @@ def test_pgoptions_comes_after_the_defaults_and_before_the_url(monkeypatch):
 def test_insert_select_keeps_bound_values_and_runs_twice_in_one_transaction(engine):
     from datetime import date
 
-    from sqlalchemy import literal, select
+    from sqlalchemy import func, literal, select, type_coerce
 
     from stylehint_assets.store.bulk import insert_select
     from stylehint_assets.store.schema import daily_field_map_counts as fm
 
     hostile = "x'); DROP TABLE autofill_events; -- 100%s %(n)s"
-    cols = ["event_day", "host", "schema_hash", "selector", "semantic", "n"]
+    cols = ["event_day", "host", "schema_hash", "final_map", "n"]
+
+    pair = func.jsonb_build_object if engine.dialect.name == "postgresql" else func.json_object
 
     def query(n: int):
-        return select(literal(date(2025, 3, 1)), literal("h.example"), literal("s1"), literal(hostile),
-                      literal(f"sem{n}"), literal(n))
+        return select(literal(date(2025, 3, 1)), literal(hostile), literal("s1"),
+                      type_coerce(pair(literal(hostile), literal(f"sem{n}")), fm.c.final_map.type), literal(n))
 
     with engine.begin() as conn:
         assert insert_select(conn, fm, cols, query(1)) == 1
         assert insert_select(conn, fm, cols, query(2)) == 1
     with engine.connect() as conn:
-        rows = conn.execute(select(fm.c.selector, fm.c.semantic, fm.c.n).order_by(fm.c.n)).all()
-    assert [tuple(r) for r in rows] == [(hostile, "sem1", 1), (hostile, "sem2", 2)]
+        rows = conn.execute(select(fm.c.host, fm.c.final_map, fm.c.n).order_by(fm.c.n)).all()
+    assert [tuple(r) for r in rows] == [(hostile, {hostile: "sem1"}, 1), (hostile, {hostile: "sem2"}, 2)]
 
 
 def test_staged_rows_read_twice_then_dropped(engine):

@@ -63,6 +63,8 @@ def test_a_baseline_store_with_events_upgrades_to_head_and_keeps_every_row(blank
 
 def test_one_step_down_and_up_again(engine):
     head = migrate.head_revision()
+    assert migrate.downgrade(engine, "-1") == "0005_snapshot_basis"
+    assert "selector" in {c["name"] for c in inspect(engine).get_columns("daily_field_map_counts")}
     assert migrate.downgrade(engine, "-1") == "0004_column_comments"
     assert "snapshot_basis" not in inspect(engine).get_table_names()
     assert migrate.upgrade(engine) == head
@@ -100,6 +102,42 @@ def test_lean_hints_revision_keeps_what_each_stored_day_was_chosen_with(blank_ur
         assert [tuple(r)[1:] for r in rows] == [("wilson", 14, 7, 3, 20), ("ratio", 30, 7, 5, 10)]
         assert conn.execute(text("SELECT count(*) FROM style_hints")).scalar_one() == 3
     assert "hint" not in {c["name"] for c in inspect(engine).get_columns("style_hints")}
+
+
+def _json(value) -> str:
+    """A JSON column's value as canonical text (a dict from PostgreSQL, text from a raw SQLite read)."""
+    return json.dumps(json.loads(value) if isinstance(value, str) else value, sort_keys=True)
+
+
+def test_field_maps_revision_keeps_every_windows_counts_both_ways(blank_url):
+    """0006 stores whole maps: the old per-selector rows become one-pair maps, so a window's
+    canonical maps are unchanged; downgrade explodes them back into the same rows."""
+    from stylehint_assets.store.profile_figures import _maps
+
+    engine = get_engine(blank_url)
+    migrate.upgrade(engine, "0005_snapshot_basis")
+    old = [("2025-03-01", "a.example", "s1", "#e", "email", 3), ("2025-03-01", "a.example", "s1", "#e", "name", 1),
+           ("2025-03-02", "a.example", "s1", "#e", "name", 4), ("2025-03-02", "b.example", "s2", "#q\t", "ciudad", 2)]
+    rows = text("INSERT INTO daily_field_map_counts (event_day, host, schema_hash, selector, semantic, n)"
+                " VALUES (:d, :h, :s, :sel, :sem, :n)")
+    with engine.begin() as conn:
+        conn.execute(rows, [dict(zip(("d", "h", "s", "sel", "sem", "n"), r)) for r in old])
+
+    assert upgrade(engine) == migrate.head_revision()
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT host, final_map, n FROM daily_field_map_counts")).all()
+        maps = conn.execute(select(_maps(conn, datetime(2025, 3, 1).date(), datetime(2025, 3, 2).date()))).all()
+    assert sorted((h, _json(m), n) for h, m, n in stored) == sorted(
+        (h, json.dumps({sel: sem}), n) for _, h, _, sel, sem, n in old)
+    assert sorted((h, s, _json(m)) for h, s, m in maps) == [
+        ("a.example", "s1", json.dumps({"#e": "name"})), ("b.example", "s2", json.dumps({"#q\t": "ciudad"}))]
+
+    assert migrate.downgrade(engine, "0005_snapshot_basis") == "0005_snapshot_basis"
+    with engine.connect() as conn:
+        back = conn.execute(text("SELECT event_day, host, schema_hash, selector, semantic, n"
+                                 " FROM daily_field_map_counts")).all()
+    assert sorted((str(d), h, s, sel, sem, n) for d, h, s, sel, sem, n in back) == sorted(old)
+    assert upgrade(engine) == migrate.head_revision()
 
 
 def test_head_matches_schema_py_exactly(engine):

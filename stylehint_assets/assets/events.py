@@ -73,8 +73,8 @@ def daily_event_partials(context: dg.AssetExecutionContext, store: LearningStore
     deps=[autofill_events],
 )
 def daily_field_map_counts(context: dg.AssetExecutionContext, store: LearningStore) -> dg.MaterializeResult:
-    """Per day and form: how often each selector of `final_map` was given each non-empty
-    semantic name (exploded in the database), for the canonical field maps."""
+    """Per day and form: each distinct `final_map` with the runs that sent it, for the
+    canonical field maps (the window's maps are exploded into selectors when read)."""
     start, end = partition_days(context)
     with store.transaction() as conn:
         rows = aggregates.rebuild_daily_field_map_counts(conn, start, end)

@@ -20,8 +20,8 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import (
-    BigInteger, Boolean, Connection, Float, String, and_, case, cast, delete, exists, func, insert, literal, select,
-    type_coerce,
+    BigInteger, Boolean, Connection, Float, String, and_, case, cast, column, delete, exists, func, insert, literal,
+    select, true, type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -100,11 +100,24 @@ def _segments(conn: Connection, start: date, end: date, forms=None):
 
 
 def _maps(conn: Connection, start: date, end: date, forms=None):
-    counts = (
-        select(fm.c.host, fm.c.schema_hash, fm.c.selector, fm.c.semantic, func.sum(fm.c.n).label("n"))
+    """Each form's window maps summed first, then each distinct map exploded once into its
+    (selector, non-empty semantic) pairs: the days of a form mostly repeat the same maps."""
+    window_maps = (
+        select(fm.c.host, fm.c.schema_hash, fm.c.final_map, func.sum(fm.c.n).label("n"))
         .select_from(_of(fm, forms))
         .where(fm.c.event_day.between(start, end))
-        .group_by(fm.c.host, fm.c.schema_hash, fm.c.selector, fm.c.semantic)
+        .group_by(fm.c.host, fm.c.schema_hash, fm.c.final_map)
+        .subquery("window_maps")
+    )
+    each = func.jsonb_each_text if conn.dialect.name == "postgresql" else func.json_each
+    pairs = each(window_maps.c.final_map).table_valued(column("key", String), column("value", String))
+    keys = [window_maps.c.host, window_maps.c.schema_hash, pairs.c.key.label("selector"),
+            pairs.c.value.label("semantic")]
+    counts = (
+        select(*keys, func.sum(window_maps.c.n).label("n"))
+        .select_from(window_maps.join(pairs, true()))
+        .where(pairs.c.value.is_not(None), pairs.c.value != "")
+        .group_by(*keys[:2], pairs.c.key, pairs.c.value)
         .subquery("map_counts")
     )
     ranked = select(

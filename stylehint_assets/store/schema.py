@@ -75,14 +75,15 @@ daily_event_partials = Table(
     Index("ix_daily_event_partials_day", "event_day"),
 )
 
+# Whole maps with their run counts, not one row per selector: a form's runs repeat a few maps,
+# so a window's maps are summed first and each distinct map is exploded once, when read.
 daily_field_map_counts = Table(
     "daily_field_map_counts", metadata,
     Column("event_day", Date, nullable=False),
     Column("host", String(253), nullable=False),
     Column("schema_hash", String(256), nullable=False),
-    Column("selector", Text, nullable=False),
-    Column("semantic", Text, nullable=False),
-    Column("n", BigInteger, nullable=False),
+    Column("final_map", Json, nullable=False, comment="a final_map as sent (selector -> semantic)"),
+    Column("n", BigInteger, nullable=False, comment="runs of the day and form that sent this map"),
     Index("ix_daily_field_map_counts_day", "event_day"),
 )
 
