@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pandas as pd
-from sqlalchemy import BigInteger, Column, Connection, Float, String, case, cast, delete, func, insert, literal, select
+from sqlalchemy import (
+    BigInteger, Column, Connection, Float, String, case, cast, delete, exists, func, insert, literal, select,
+)
 
 from .bulk import insert_select, staged
 from .engine import lock_table_writes
@@ -174,20 +176,33 @@ def rebuild_style_stats(conn: Connection, level: str, as_of: date, start: date, 
     return insert_select(conn, table, STATS_COLUMNS[level], _summed(level, as_of, source.subquery("partials")))
 
 
-def derive_style_stats(conn: Connection, level: str, as_of: date, base: date, entering, leaving) -> int:
-    """Style statistics at one level as of ``as_of`` from those as of ``base``: plus the partials
-    of the ``entering`` days, minus those of the ``leaving`` days (exact: the sums are integers)."""
+def derive_style_stats(conn: Connection, level: str, as_of: date, base: date, entering, leaving) -> tuple[int, int]:
+    """Style statistics at one level as of ``as_of`` from those as of ``base``: the groups with
+    partials on the ``entering`` or ``leaving`` days are ``base``'s rows plus the entering days'
+    partials minus the leaving days' (exact: the sums are integers); every other group's rows
+    are ``base``'s, copied. Returns (rows, recomputed).
+
+    Adding up only the touched groups matters at the form level: at 1M real-shape events 49k of
+    215k rows, where summing the base with the days regrouped every row (1.1-1.6 s against 0.3 s)."""
     table = STATS_TABLES[level]
-    group = [*STATS_KEYS[level], *(["host_family"] if level == "form" else []), "gen_style_id"]
+    keys = STATS_KEYS[level]
+    group = [*keys, *(["host_family"] if level == "form" else []), "gen_style_id"]
+    days = _level_partials(level, on_days(dp.c.event_day, [*entering, *leaving]))
     sign = case((on_days(dp.c.event_day, entering), 1), else_=-1)
-    base_rows = select(*(table.c[c] for c in group), table.c.total_runs.label("runs"),
-                       *(table.c[c] for c in _STAT_SUMS[1:])).where(table.c.as_of == base)
-    day_rows = select(*(dp.c[c] for c in group), *((sign * dp.c[c]).label(c) for c in _STAT_SUMS)).where(
-        *_level_partials(level, on_days(dp.c.event_day, [*entering, *leaving])))
     lock_table_writes(conn, table.name)
     conn.execute(delete(table).where(table.c.as_of == as_of))
-    source = base_rows.union_all(day_rows).subquery("base_and_days")
-    return insert_select(conn, table, STATS_COLUMNS[level], _summed(level, as_of, source))
+    touched_groups = select(*(dp.c[k] for k in keys)).where(*days).distinct()
+    with staged(conn, f"touched_{level}_groups", touched_groups, [table.c[k] for k in keys], index=keys) as touched:
+        touched_row = exists(select(literal(1)).where(*(touched.c[k] == table.c[k] for k in keys)))
+        base_of = table.c.as_of == base
+        copy = select(literal(as_of, type_=table.c.as_of.type), *(table.c[c] for c in STATS_COLUMNS[level][1:]))
+        copied = conn.execute(insert(table).from_select(STATS_COLUMNS[level], copy.where(base_of, ~touched_row))).rowcount
+        base_rows = select(*(table.c[c] for c in group), table.c.total_runs.label("runs"),
+                           *(table.c[c] for c in _STAT_SUMS[1:])).where(base_of, touched_row)
+        day_rows = select(*(dp.c[c] for c in group), *((sign * dp.c[c]).label(c) for c in _STAT_SUMS)).where(*days)
+        source = base_rows.union_all(day_rows).subquery("base_and_days")
+        recomputed = insert_select(conn, table, STATS_COLUMNS[level], _summed(level, as_of, source))
+    return copied + recomputed, recomputed
 
 
 def style_stats_summary(conn: Connection, level: str, as_of: date, top: int = 10) -> tuple[int, int, pd.DataFrame]:

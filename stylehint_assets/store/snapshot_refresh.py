@@ -21,12 +21,13 @@ def refresh_style_stats(conn, level: str, as_of: date, start: date, end: date, n
     inputs, settings = basis.partials_digest(conn, start, end), basis.digest(level)
     plan = basis.window_derivation(conn, asset, as_of, start, end, settings)
     if plan.base is None:
-        rows = aggregates.rebuild_style_stats(conn, level, as_of, start, end)
+        rows, how = aggregates.rebuild_style_stats(conn, level, as_of, start, end), plan.describe()
     else:
-        rows = aggregates.derive_style_stats(conn, level, as_of, plan.base, plan.entering, plan.leaving)
+        rows, recomputed = aggregates.derive_style_stats(conn, level, as_of, plan.base, plan.entering, plan.leaving)
+        how = f"{plan.describe()}; {recomputed} row(s) recomputed, {rows - recomputed} kept"
     basis.record(conn, asset, as_of, start, end, inputs, settings, plan.base, now)
     analyze_after_write(conn, aggregates.STATS_TABLES[level], rows, day=as_of)
-    return rows, plan.describe()
+    return rows, how
 
 
 def refresh_form_profiles(conn, as_of: date, start: date, end: date, policy: GuardPolicy,
