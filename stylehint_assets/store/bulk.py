@@ -204,7 +204,9 @@ def staged(conn: Connection, name: str, query: Select, columns: Sequence[Column]
     On PostgreSQL through ``CREATE TABLE … AS``: PostgreSQL 15 runs that SELECT with parallel
     workers, where it never does for the SELECT of an ``INSERT … SELECT``. The query keeps its
     bound parameters. On an error the transaction's rollback removes the table. ``index``: columns
-    to index once filled, for a stage that is joined (SQLite would otherwise scan it per row)."""
+    to index once filled, for a stage that is joined (SQLite would otherwise scan it per row), and
+    on PostgreSQL to sample, since autovacuum never analyses a temporary table (joined unsampled,
+    the touched forms' window reads at 1M real-shape events took 3.4 s against 2.3 s)."""
     stage = Table(f"stage_{name}", MetaData(), *(Column(c.name, c.type) for c in columns), prefixes=["TEMPORARY"])
     quoted, names = _names(conn, stage, [c.name for c in stage.columns])   # identifiers from the schema
     if conn.dialect.name == "postgresql":
@@ -217,6 +219,8 @@ def staged(conn: Connection, name: str, query: Select, columns: Sequence[Column]
     if index:
         _, indexed = _names(conn, stage, list(index))   # identifiers from the schema
         conn.exec_driver_sql(f"CREATE INDEX ix_{stage.name} ON {quoted} ({', '.join(indexed)})")
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"ANALYZE {quoted} ({', '.join(indexed)})")
     yield stage
     conn.exec_driver_sql(f"DROP TABLE {quoted}")
 
