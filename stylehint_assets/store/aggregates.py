@@ -12,7 +12,7 @@ from sqlalchemy import (
 from .bulk import insert_select, staged
 from .engine import lock_table_writes
 from .planner_stats import analyze_after_write
-from .snapshot_basis import on_days
+from .snapshot_basis import on_days, touched_groups
 from .schema import (
     autofill_events as ev, daily_event_partials as dp, daily_field_map_counts as fm,
     daily_partition_state, family_style_stats, form_style_stats, segment_style_stats,
@@ -191,8 +191,7 @@ def derive_style_stats(conn: Connection, level: str, as_of: date, base: date, en
     sign = case((on_days(dp.c.event_day, entering), 1), else_=-1)
     lock_table_writes(conn, table.name)
     conn.execute(delete(table).where(table.c.as_of == as_of))
-    touched_groups = select(*(dp.c[k] for k in keys)).where(*days).distinct()
-    with staged(conn, f"touched_{level}_groups", touched_groups, [table.c[k] for k in keys], index=keys) as touched:
+    with touched_groups(conn, f"touched_{level}_groups", [table.c[k] for k in keys], *days) as touched:
         touched_row = exists(select(literal(1)).where(*(touched.c[k] == table.c[k] for k in keys)))
         base_of = table.c.as_of == base
         copy = select(literal(as_of, type_=table.c.as_of.type), *(table.c[c] for c in STATS_COLUMNS[level][1:]))

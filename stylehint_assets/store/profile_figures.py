@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from ..domain.profiles import GuardPolicy
 from .bulk import insert_select, staged
 from .engine import lock_table_writes
-from .snapshot_basis import on_days
+from .snapshot_basis import on_days, touched_groups
 from .schema import daily_event_partials as dp, daily_field_map_counts as fm, form_profile_snapshots as fps
 
 PROFILE_COLUMNS = ["as_of", "host", "schema_hash", "host_family", "segment_key", "runs", "success_rate",
@@ -111,13 +111,13 @@ def _maps(conn: Connection, start: date, end: date, forms=None):
     )
     each = func.jsonb_each_text if conn.dialect.name == "postgresql" else func.json_each
     pairs = each(window_maps.c.final_map).table_valued(column("key", String), column("value", String))
-    keys = [window_maps.c.host, window_maps.c.schema_hash, pairs.c.key.label("selector"),
-            pairs.c.value.label("semantic")]
+    keys = [window_maps.c.host, window_maps.c.schema_hash, pairs.c.key, pairs.c.value]
     counts = (
-        select(*keys, func.sum(window_maps.c.n).label("n"))
+        select(*keys[:2], pairs.c.key.label("selector"), pairs.c.value.label("semantic"),
+               func.sum(window_maps.c.n).label("n"))
         .select_from(window_maps.join(pairs, true()))
         .where(pairs.c.value.is_not(None), pairs.c.value != "")
-        .group_by(*keys[:2], pairs.c.key, pairs.c.value)
+        .group_by(*keys)
         .subquery("map_counts")
     )
     ranked = select(
@@ -193,8 +193,7 @@ def build_form_profiles(conn: Connection, as_of: date, start: date, end: date, p
 
 def touched_forms(conn: Connection, days):
     """A staged table of the forms with partials on ``days`` (the days entering or leaving a window)."""
-    q = select(dp.c.host, dp.c.schema_hash).where(on_days(dp.c.event_day, days)).distinct()
-    return staged(conn, "touched_forms", q, [fps.c.host, fps.c.schema_hash], index=("host", "schema_hash"))
+    return touched_groups(conn, "touched_forms", [fps.c.host, fps.c.schema_hash], on_days(dp.c.event_day, days))
 
 
 def derive_form_profiles(conn: Connection, as_of: date, start: date, end: date, policy: GuardPolicy,

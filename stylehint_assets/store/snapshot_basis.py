@@ -17,7 +17,8 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, delete, false, insert, or_, select
 
-from .schema import daily_partition_state as st, snapshot_basis as sb
+from .bulk import staged
+from .schema import daily_event_partials as dp, daily_partition_state as st, snapshot_basis as sb
 
 # More changed days than this and a cold rebuild reads less than the delta would.
 MAX_CHANGED_DAYS = 4
@@ -42,11 +43,22 @@ class Derivation:
                 f"{', '.join(map(str, self.entering)) or '-'}, -{len(self.leaving)} day(s) "
                 f"{', '.join(map(str, self.leaving)) or '-'}")
 
+    def describe_recomputed(self, rows: int, recomputed: int, what: str) -> str:
+        """The derived path's description with how many ``what`` were recomputed and copied."""
+        return f"{self.describe()}; {recomputed} {what}(s) recomputed, {rows - recomputed} kept"
+
 
 def on_days(column, days):
     """``column`` is one of ``days`` (a few; equalities rather than an expanding IN, which a
     staged ``CREATE TABLE … AS`` cannot render)."""
     return or_(*(column == d for d in days)) if days else false()
+
+
+def touched_groups(conn: Connection, name: str, columns, *where):
+    """The distinct ``columns`` of the daily partials that ``where`` selects (the groups the
+    entering and leaving days change), staged and indexed for the derivation's joins."""
+    keys = [c.name for c in columns]
+    return staged(conn, name, select(*(dp.c[k] for k in keys)).where(*where).distinct(), columns, index=keys)
 
 
 def digest(*parts) -> str:

@@ -24,7 +24,7 @@ def refresh_style_stats(conn, level: str, as_of: date, start: date, end: date, n
         rows, how = aggregates.rebuild_style_stats(conn, level, as_of, start, end), plan.describe()
     else:
         rows, recomputed = aggregates.derive_style_stats(conn, level, as_of, plan.base, plan.entering, plan.leaving)
-        how = f"{plan.describe()}; {recomputed} row(s) recomputed, {rows - recomputed} kept"
+        how = plan.describe_recomputed(rows, recomputed, "row")
     basis.record(conn, asset, as_of, start, end, inputs, settings, plan.base, now)
     analyze_after_write(conn, aggregates.STATS_TABLES[level], rows, day=as_of)
     return rows, how
@@ -38,7 +38,7 @@ def refresh_form_profiles(conn, as_of: date, start: date, end: date, policy: Gua
         rows, how = build_form_profiles(conn, as_of, start, end, policy), plan.describe()
     else:
         rows, recomputed = derive_form_profiles(conn, as_of, start, end, policy, plan.base, plan.changed)
-        how = f"{plan.describe()}; {recomputed} profile(s) recomputed, {rows - recomputed} kept"
+        how = plan.describe_recomputed(rows, recomputed, "profile")
     basis.record(conn, "form_profiles", as_of, start, end, inputs, settings, plan.base, now)
     analyze_after_write(conn, form_profile_snapshots, rows, day=as_of)
     return rows, how

@@ -20,7 +20,6 @@ depends_on = None
 
 TABLE, INDEX = "daily_field_map_counts", "ix_daily_field_map_counts_day"
 JSON = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True, astext_type=sa.Text()), "postgresql")
-KEYS = [sa.column("event_day", sa.Date), sa.column("host", sa.String), sa.column("schema_hash", sa.String)]
 
 
 def _key_columns() -> list[sa.Column]:
@@ -30,17 +29,16 @@ def _key_columns() -> list[sa.Column]:
 
 
 def _replace(new_columns: list[sa.Column], rows_from_old) -> None:
-    """Fill a table of ``new_columns`` from the old table's rows, then put it in the old one's place."""
-    staging = f"{TABLE}_next"
-    new = op.create_table(staging, *_key_columns(), *new_columns)
-    old = sa.table(TABLE, *KEYS, sa.column("selector", sa.Text), sa.column("semantic", sa.Text),
-                   sa.column("final_map", JSON), sa.column("n", sa.BigInteger))
-    query, names = rows_from_old(old)
-    op.execute(sa.insert(new).from_select(names, query))
+    """Fill a table of the keys and ``new_columns`` with ``rows_from_old(old)`` (a select in that
+    column order, over a view of the old table), then put it in the old one's place."""
+    new = op.create_table(f"{TABLE}_next", *_key_columns(), *new_columns)
+    old = sa.table(TABLE, *(sa.column(c.name, c.type) for c in _key_columns()), sa.column("selector", sa.Text),
+                   sa.column("semantic", sa.Text), sa.column("final_map", JSON), sa.column("n", sa.BigInteger))
+    op.execute(sa.insert(new).from_select([c.name for c in new.columns], rows_from_old(old)))
     with op.batch_alter_table(TABLE) as batch:
         batch.drop_index(INDEX)
     op.drop_table(TABLE)
-    op.rename_table(staging, TABLE)
+    op.rename_table(new.name, TABLE)
     with op.batch_alter_table(TABLE) as batch:
         batch.create_index(INDEX, ["event_day"])
     if op.get_bind().dialect.name == "postgresql":
@@ -48,13 +46,10 @@ def _replace(new_columns: list[sa.Column], rows_from_old) -> None:
 
 
 def upgrade() -> None:
-    postgres = op.get_bind().dialect.name == "postgresql"
-    pair = sa.func.jsonb_build_object if postgres else sa.func.json_object
+    pair = sa.func.jsonb_build_object if op.get_bind().dialect.name == "postgresql" else sa.func.json_object
 
     def one_pair_maps(old):
-        keys = [old.c.event_day, old.c.host, old.c.schema_hash]
-        return sa.select(*keys, pair(old.c.selector, old.c.semantic), old.c.n), ["event_day", "host", "schema_hash",
-                                                                                 "final_map", "n"]
+        return sa.select(old.c.event_day, old.c.host, old.c.schema_hash, pair(old.c.selector, old.c.semantic), old.c.n)
 
     _replace([sa.Column("final_map", JSON, nullable=False, comment="a final_map as sent (selector -> semantic)"),
               sa.Column("n", sa.BigInteger(), nullable=False, comment="runs of the day and form that sent this map")],
@@ -62,15 +57,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    postgres = op.get_bind().dialect.name == "postgresql"
-    each = sa.func.jsonb_each_text if postgres else sa.func.json_each
+    each = sa.func.jsonb_each_text if op.get_bind().dialect.name == "postgresql" else sa.func.json_each
 
     def exploded(old):
         pairs = each(old.c.final_map).table_valued(sa.column("key", sa.Text), sa.column("value", sa.Text))
         keys = [old.c.event_day, old.c.host, old.c.schema_hash, pairs.c.key, pairs.c.value]
-        query = (sa.select(*keys, sa.func.sum(old.c.n)).select_from(old.join(pairs, sa.true()))
-                 .where(pairs.c.value.is_not(None), pairs.c.value != "").group_by(*keys))
-        return query, ["event_day", "host", "schema_hash", "selector", "semantic", "n"]
+        return (sa.select(*keys, sa.func.sum(old.c.n)).select_from(old.join(pairs, sa.true()))
+                .where(pairs.c.value.is_not(None), pairs.c.value != "").group_by(*keys))
 
     _replace([sa.Column("selector", sa.Text(), nullable=False), sa.Column("semantic", sa.Text(), nullable=False),
               sa.Column("n", sa.BigInteger(), nullable=False)], exploded)
