@@ -6,13 +6,13 @@ from datetime import date, datetime
 
 import pandas as pd
 from sqlalchemy import (
-    BigInteger, Column, Connection, Float, String, case, cast, delete, exists, func, insert, literal, select,
+    BigInteger, Column, Connection, Float, String, case, cast, delete, func, insert, literal, select,
 )
 
 from .bulk import insert_select, staged
 from .engine import lock_table_writes
 from .planner_stats import analyze_after_write
-from .snapshot_basis import on_days, touched_groups
+from .snapshot_basis import in_groups, on_days, touched_groups
 from .schema import (
     autofill_events as ev, daily_event_partials as dp, daily_field_map_counts as fm,
     daily_partition_state, family_style_stats, form_style_stats, segment_style_stats,
@@ -192,7 +192,7 @@ def derive_style_stats(conn: Connection, level: str, as_of: date, base: date, en
     lock_table_writes(conn, table.name)
     conn.execute(delete(table).where(table.c.as_of == as_of))
     with touched_groups(conn, f"touched_{level}_groups", [table.c[k] for k in keys], *days) as touched:
-        touched_row = exists(select(literal(1)).where(*(touched.c[k] == table.c[k] for k in keys)))
+        touched_row = in_groups(touched, table, keys)
         base_of = table.c.as_of == base
         copy = select(literal(as_of, type_=table.c.as_of.type), *(table.c[c] for c in STATS_COLUMNS[level][1:]))
         copied = conn.execute(insert(table).from_select(STATS_COLUMNS[level], copy.where(base_of, ~touched_row))).rowcount

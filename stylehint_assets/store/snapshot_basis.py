@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Connection, delete, false, insert, or_, select
+from sqlalchemy import Connection, delete, exists, false, insert, literal, or_, select
 
 from .bulk import staged
 from .schema import daily_event_partials as dp, daily_partition_state as st, snapshot_basis as sb
@@ -59,6 +59,14 @@ def touched_groups(conn: Connection, name: str, columns, *where):
     entering and leaving days change), staged and indexed for the derivation's joins."""
     keys = [c.name for c in columns]
     return staged(conn, name, select(*(dp.c[k] for k in keys)).where(*where).distinct(), columns, index=keys)
+
+
+def in_groups(groups, table, keys):
+    """SQL: the row of ``table`` is in one of the staged ``groups`` (equal on ``keys``). A
+    semi-join, which PostgreSQL estimates near the truth: at 1M real-shape events 117,030 of the
+    touched forms' 161,673 map rows, where an inner join on the two text keys came out at 207
+    and was sorted on disk instead of hashed."""
+    return exists(select(literal(1)).where(*(groups.c[k] == table.c[k] for k in keys)))
 
 
 def digest(*parts) -> str:
