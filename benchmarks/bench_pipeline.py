@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import date, datetime, timedelta
@@ -88,19 +89,42 @@ def _peak_mb() -> float:
 # ---------------------------------------------------------------- subprocess phases
 
 
+def _children_peak_mb(stop: threading.Event, peaks: dict[int, float]) -> None:
+    """Poll the VmHWM of this process's children (the ingest's decoding workers) until ``stop``."""
+    me = str(os.getpid())
+    while not stop.wait(0.2):
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            except OSError:
+                continue
+            if fields.get("PPid", "").strip() == me and "VmHWM" in fields:
+                pid = int(status.parent.name)
+                peaks[pid] = max(peaks.get(pid, 0.0), int(fields["VmHWM"].split()[0]) / 1024.0)
+
+
 def _phase_ingest(args) -> dict:
-    from stylehint_assets.domain.records import read_records
     from stylehint_assets.store.engine import get_engine, upgrade
-    from stylehint_assets.ingest import ingest_records
+    from stylehint_assets.ingest_parallel import ingest_file, worker_count
 
     engine = get_engine(args.database_url)
     upgrade(engine)
+    settings = _settings(args.database_url)
+    stop, peaks = threading.Event(), {}
+    watcher = threading.Thread(target=_children_peak_mb, args=(stop, peaks), daemon=True)
+    watcher.start()
     t0 = time.perf_counter()
-    with open(args.path, "rb") as fh:
-        report = ingest_records(engine, read_records(fh), settings=_settings(args.database_url),
-                                received_at=datetime.fromisoformat(args.received_at), source="bench")
-    return {"seconds": time.perf_counter() - t0, "accepted": report.accepted, "rejected": report.rejected,
-            "inserted": report.inserted}
+    with open(args.path, "rb") as fh:   # as ``stylehint ingest PATH`` does
+        report = ingest_file(engine, fh, settings=settings, received_at=datetime.fromisoformat(args.received_at),
+                             source="bench")
+    seconds = time.perf_counter() - t0
+    stop.set()
+    watcher.join()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"seconds": seconds, "accepted": report.accepted, "rejected": report.rejected,
+            "inserted": report.inserted, "workers": len(peaks) or 1, "configured_workers": worker_count(settings),
+            "worker_peak_rss_mb": max(peaks.values(), default=0.0),
+            "worker_cpu_seconds": children.ru_utime + children.ru_stime}
 
 
 def _step_seconds(instance, run_id: str) -> dict[str, float]:

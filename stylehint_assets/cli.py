@@ -7,6 +7,7 @@ import logging
 import os
 import shlex
 import signal
+import stat
 import sys
 import threading
 import warnings
@@ -145,6 +146,7 @@ def cmd_db_current(args, settings: Settings) -> None:
 def cmd_ingest(args, settings: Settings) -> None:
     from .domain.records import read_records
     from .ingest import ingest_records
+    from .ingest_parallel import ingest_file
 
     engine = _engine(settings)
     try:
@@ -156,8 +158,12 @@ def cmd_ingest(args, settings: Settings) -> None:
     stop = threading.Event()   # Ctrl-C: commit what was read, then exit 130
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        report = ingest_records(engine, read_records(stream), settings=settings, stop=stop, live=args.path == "-",
-                                source="stdin" if args.path == "-" else args.path, progress=_progress("ingest"))
+        if args.path == "-" or not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            report = ingest_records(engine, read_records(stream), settings=settings, stop=stop, live=True,
+                                    source="stdin" if args.path == "-" else args.path, progress=_progress("ingest"))
+        else:
+            report = ingest_file(engine, stream, settings=settings, stop=stop, source=args.path,
+                                 progress=_progress("ingest"))
     finally:
         signal.signal(signal.SIGINT, previous)
         if args.path != "-":   # stdin stays open: after Ctrl-C its reader may still be blocked in it

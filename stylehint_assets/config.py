@@ -171,6 +171,9 @@ KNOBS: tuple[Knob, ...] = (
     Knob("STYLEHINT_INGEST_COMMIT_SECONDS", "ingest_commit_seconds", float, "0.5-60",
          "A slow stream (stdin) commits what it has read at least this often, even below a full batch.",
          _within(0.5, 60)),
+    Knob("STYLEHINT_INGEST_WORKERS", "ingest_workers", int, "0-32",
+         "Processes that decode a large NDJSON file for `stylehint ingest PATH` on PostgreSQL (0: one per core, "
+         "at most 8; 1: decode in the ingest process itself).", _within(0, 32)),
     Knob("STYLEHINT_MAX_SELECTORS_PER_MAP", "max_selectors_per_map", int, "10-100000",
          "A record whose suggested_map or final_map has more selectors is rejected (too_many_selectors).",
          _within(10, 100000)),
@@ -232,6 +235,7 @@ class Settings:
     executor: str = "in_process"
     ingest_batch_size: int = 5000
     ingest_commit_seconds: float = 2.0
+    ingest_workers: int = 0
     max_selectors_per_map: int = 500
     alertmanager_url: str = ""
     alert_active_minutes: int = 240

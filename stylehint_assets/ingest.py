@@ -71,6 +71,23 @@ class IngestReport:
             "days": sorted(d.isoformat() for d in self.days),
         }
 
+    def plus(self, other: IngestReport) -> IngestReport:
+        total = IngestReport()
+        total.absorb(self)
+        total.absorb(other)
+        return total
+
+    def absorb(self, other: IngestReport) -> None:
+        """Add the report of the rest of the same input."""
+        self.accepted += other.accepted
+        self.rejected += other.rejected
+        self.merged += other.merged
+        self.rejected_by_reason.update(other.rejected_by_reason)
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.days |= other.days
+
     def add(self, result: BatchResult, valid: int, rejected: list[tuple[Record, Rejection]]) -> None:
         self.accepted += valid
         self.rejected += len(rejected)
@@ -174,16 +191,20 @@ class _ReadAhead:
 
 
 def _store(engine: Engine, valid: list[tuple[Record, dict[str, Any]]], rejected: list[tuple[Record, Rejection]],
-           batch_received: datetime, settings: Settings, source: str, report: IngestReport) -> None:
+           batch_received: datetime, settings: Settings, source: str, report: IngestReport,
+           prepared: NewRows | None = None) -> None:
     """Commit one batch and add it to ``report``; a batch the database refuses is split until the
-    refused records are found and quarantined with the database's reason."""
+    refused records are found and quarantined with the database's reason. ``prepared``: the batch's
+    rows made before (``NewRows``)."""
     try:
         with engine.begin() as conn:
-            result = write_batch(conn, valid, batch_received, settings) if valid else BatchResult()
+            result = write_batch(conn, valid, batch_received, settings, prepared) if valid else BatchResult()
             quarantine(conn, rejected + result.rejected, batch_received, source)
     except Exception as exc:  # noqa: BLE001 - sorted into record-level or not just below
         if not valid or not _record_level(exc):
             raise
+        if prepared is not None and prepared.full is not None:   # stand-ins: split the real events
+            valid = prepared.full()[0]
         if len(valid) == 1:   # the culprit: quarantined with the database's reason
             log.info("record refused by the store", extra={"line_no": valid[0][0].line_no})
             _store(engine, [], rejected + [(valid[0][0], Rejection("unstorable", one_line(exc)))], batch_received,
@@ -227,6 +248,7 @@ def ingest_records(
     progress: Callable[[IngestReport], None] | None = None,
     stop: threading.Event | None = None,
     live: bool = False,
+    occurrences: Counter | None = None,
 ) -> IngestReport:
     """Validate and store records in batches; rejected ones go to quarantine with a reason.
 
@@ -235,10 +257,11 @@ def ingest_records(
     raises here; the batches before it stay committed. ``live`` is for a stream that may wait
     for its producer (stdin): a reader thread then decodes it, so a batch commits on time while
     a read blocks (a file is read in this thread: the hand-over costs 20-30 % of the time).
-    Returns the report, whose ``days`` are the event days that changed."""
+    ``occurrences``: the identical records counted in the part of the same input read before these
+    (for their content-derived ids). Returns the report, whose ``days`` are the event days that changed."""
     settings = settings or Settings.from_env()
     report = IngestReport()
-    occurrences: Counter = Counter()
+    occurrences = Counter() if occurrences is None else occurrences
     halt = threading.Event()
     incoming = _ReadAhead(records, halt) if live else _Direct(records)
 

@@ -402,10 +402,16 @@ def _stream_document(line_no: int, doc: _Document) -> Iterator[Record]:
         spool.close()
 
 
-def _documents(line_no: int, lines: _Lines, head: bytes, one_line_only: bool) -> Iterator[Record]:
+class Unsplittable(Exception):
+    """A piece of a file read with ``whole_lines`` holds a document whose records depend on what follows the piece."""
+
+
+def _documents(line_no: int, lines: _Lines, head: bytes, one_line_only: bool,
+               whole_lines: bool = False) -> Iterator[Record]:
     """Records of a document that starts at ``head``. On a parse error: when nothing of it was
     yielded and it was short, its lines again one by one (it was a broken NDJSON line, not a
-    document); otherwise one rejection for the rest of the line the error is on."""
+    document); otherwise one rejection for the rest of the line the error is on. ``whole_lines``
+    (a piece of a file): ``Unsplittable`` when the outcome depends on what follows the piece."""
     doc = _Document(lines, head, one_line_only)
     emitted = 0
     try:
@@ -418,8 +424,12 @@ def _documents(line_no: int, lines: _Lines, head: bytes, one_line_only: bool) ->
             while trailing := doc.read():     # the document must end the input
                 if trailing.strip():
                     raise ijson.JSONError("trailing data after the document")
+        if whole_lines and not one_line_only:
+            raise Unsplittable(f"line {line_no} starts a document that ends the piece")
         return
     except (_DocumentTooLarge, ijson.JSONError, ValueError, UnicodeDecodeError) as exc:
+        if whole_lines and doc.done:
+            raise Unsplittable(f"line {line_no} starts a document the piece ends inside") from None
         if emitted == 0 and doc.replay is not None and not one_line_only:
             # Not a document after all (a broken NDJSON line): read its lines again one by one.
             parts = b"".join(doc.replay).splitlines(keepends=True)
@@ -438,10 +448,14 @@ def _documents(line_no: int, lines: _Lines, head: bytes, one_line_only: bool) ->
     yield Record(line_no, head[:RAW_KEEP_CHARS].decode("utf-8", "backslashreplace"), rejection=reason)
 
 
-def read_records(stream: BinaryIO | Iterable[bytes]) -> Iterator[Record]:
-    """Records of an NDJSON stream, or of one (possibly multi-line) JSON document."""
+def read_records(stream: BinaryIO | Iterable[bytes], line_offset: int = 0, whole_lines: bool = False) -> Iterator[Record]:
+    """Records of an NDJSON stream, or of one (possibly multi-line) JSON document.
+
+    ``line_offset``: lines before this stream (a piece of a larger file). ``whole_lines``: raise
+    ``Unsplittable`` where a document's records depend on what follows the piece, so that the
+    piece's records are those the whole file has at these lines."""
     lines = _Lines(stream)
-    line_no = 0
+    line_no = line_offset
     while line := lines.next_line():
         line_no += 1
         if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
@@ -453,7 +467,7 @@ def read_records(stream: BinaryIO | Iterable[bytes]) -> Iterator[Record]:
             continue
         if record.rejection and record.rejection.code == "bad_json" and record.raw[:1] in "{[":
             # Perhaps the start of a pretty-printed document: parse the rest of the input as one.
-            yield from _documents(line_no, lines, line, one_line_only=False)
+            yield from _documents(line_no, lines, line, one_line_only=False, whole_lines=whole_lines)
             continue
         if record.rejection or record.typed is not None:
             yield record

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -60,6 +61,14 @@ class NewRows:
     lines: list[str | None]               # its COPY line without updated_at; None off PostgreSQL
     counters: CounterBatch                # the counter increments of the rows, all of them new
     days: set                             # their event days
+    # Set for rows prepared in another process (``ingest_parallel``): the batch's events and rows are
+    # then stand-ins holding only their event_id, and this returns the real (batch, NewRows), for a
+    # batch that is not all new ids each seen once.
+    full: Callable[[], tuple[list[tuple[Record, dict[str, Any]]], NewRows]] | None = None
+
+    def usable(self, ids: list[str], stored: dict, latest: dict) -> bool:
+        """Whether stand-in rows can be written as they are: every id new, and each seen once."""
+        return (not any(i in stored or i in latest for i in ids)) and len(set(ids)) == len(ids)
 
 
 def _count(counters: CounterBatch, old: dict[str, Any] | None, row: dict[str, Any], settings: Settings) -> None:
@@ -133,12 +142,12 @@ def _change_stamp(conn: Connection, received_at: datetime) -> datetime:
 
 
 def write_batch(conn: Connection, batch: list[tuple[Record, dict[str, Any]]], received_at: datetime,
-                settings: Settings) -> BatchResult:
+                settings: Settings, prepared: NewRows | None = None) -> BatchResult:
     """Merge and store one batch of validated records (all in ``conn``'s transaction).
 
     A record merges when its id is stored (by an earlier ingest, or an earlier batch of this
     one: batches commit in order) or came earlier in this batch; no set of ids grows with the input."""
-    return write_parts(conn, [(batch, received_at)], settings)[0]
+    return write_parts(conn, [(batch, received_at)], settings, [prepared])[0]
 
 
 def write_parts(conn: Connection, parts: list[tuple[list[tuple[Record, dict[str, Any]]], datetime]],
@@ -159,6 +168,8 @@ def write_parts(conn: Connection, parts: list[tuple[list[tuple[Record, dict[str,
         result = BatchResult()
         final: dict[str, dict[str, Any]] = {}
         new = prepared[p] if prepared else None
+        if new is not None and new.full is not None and not new.usable([e["event_id"] for _, e in batch], stored, latest):
+            batch, new = new.full()     # a merge or a repeated id: the real events, decoded again here
         taken = 0             # events of this part written as their prepared row
         for i, (record, event) in enumerate(batch):
             eid = event["event_id"]

@@ -1,0 +1,256 @@
+"""A large NDJSON file decoded by worker processes, committed in order by this one (SPEC 1).
+
+Ingest is Python-bound: reading, the rules, deriving, counting and COPY-encoding an event cost
+about 100 µs of one core, under one GIL. Here the file is cut into batches of whole lines, which
+worker processes decode, validate, derive, count and COPY-encode (``_prepare``); this process
+only hands the batches out and commits them, in file order, through the writer of
+``ingest_records``. The store, the quarantine, the counters and the report are the serial
+ingest's, because:
+
+- a batch's stand-in rows are written only when every id in it is new and seen once
+  (``NewRows.usable``); otherwise (a re-ingest, a merge, a repeated id) its lines are decoded
+  again in the writer and take the serial path;
+- a batch with a record without event_id (whose content-derived id counts occurrences over the
+  whole input) or one a worker could not derive is decoded here, in input order;
+- a multi-line document, or a line over the record limit, cannot be cut at line boundaries:
+  from the batch it is in, the rest of the file is read by ``ingest_records`` itself.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import signal
+import threading
+from collections import Counter, deque
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing import get_context
+from typing import Any
+
+from sqlalchemy import Engine
+
+from .clock import utcnow
+from .config import Settings
+from .domain.counters import CounterBatch
+from .domain.events import Rejection
+from .domain.records import MAX_RECORD_BYTES, Record, Unsplittable, read_records
+from .ingest import MAX_BATCH_BYTES, IngestReport, _fewer_collections, _store, _validated, ingest_records
+from .store.ingest import NewRows, new_rows, refresh_planner_statistics
+
+log = logging.getLogger(__name__)
+
+PARALLEL_MIN_BYTES = 8 << 20   # below this a file is decoded here: starting the workers costs ~1 s
+MAX_WORKERS = 8
+
+
+def worker_count(settings: Settings) -> int:
+    return settings.ingest_workers or min(MAX_WORKERS, os.cpu_count() or 1)
+
+
+@dataclass
+class _Piece:
+    """Whole lines of the file: where they start, and the lines before them."""
+
+    offset: int
+    line_offset: int
+    data: bytes
+    received_at: datetime
+
+
+@dataclass
+class _Prepared:
+    """What a worker made of a piece: the ids and COPY lines of its valid events, their counters
+    and days, and its rejections; ``None`` of it when the piece is to be decoded here."""
+
+    ids: list[str]
+    lines: list[str]
+    counters: CounterBatch
+    days: set
+    rejected: list[tuple[int, str, str, str]]    # line_no, raw, code, detail
+
+
+@dataclass
+class _Whole:
+    """A piece's events themselves (not stand-ins), with their prepared rows."""
+
+    valid: list[tuple[int, str, dict[str, Any]]]     # line_no, raw, event
+    rejected: list[tuple[int, str, str, str]]
+    new: NewRows
+
+
+def _rejections(rejected: list[tuple[int, str, str, str]]) -> list[tuple[Record, Rejection]]:
+    return [(Record(line_no, raw), Rejection(code, detail)) for line_no, raw, code, detail in rejected]
+
+
+def _records(piece: _Piece) -> list[Record]:
+    return list(read_records(io.BytesIO(piece.data), piece.line_offset, whole_lines=True))
+
+
+def _decoded(piece: _Piece, settings: Settings, occurrences: Counter) -> tuple[list, list]:
+    """The piece's valid events and rejections, as ``ingest_records`` makes them."""
+    valid, rejected = [], []
+    for record in _records(piece):
+        try:
+            valid.append((record, _validated(record, piece.received_at, settings, occurrences)))
+        except Rejection as why:
+            rejected.append((record, why))
+    return valid, rejected
+
+
+_settings: Settings | None = None
+
+
+def _start_worker(settings: Settings) -> None:
+    global _settings
+    _settings = settings
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the ingest process's to handle
+
+
+class _ContentId(Exception):
+    pass
+
+
+class _NoContentIds(Counter):
+    """Occurrences that refuse to count: a content-derived id is the ingest process's to assign."""
+
+    def __setitem__(self, key, value):
+        raise _ContentId
+
+
+def _prepare(piece: _Piece, whole: bool) -> _Prepared | _Whole | str:
+    """In a worker: the piece prepared (``whole``: with its events, for a batch that is likely
+    to merge), or why it is to be decoded in the ingest process."""
+    try:
+        valid, rejected = _decoded(piece, _settings, _NoContentIds())
+    except Unsplittable:
+        return "unsplittable"
+    except _ContentId:
+        return "content ids"
+    new = new_rows(valid, piece.received_at, _settings, copy=True)
+    rejected = [(r.line_no, r.raw, why.code, why.detail) for r, why in rejected]
+    if whole:
+        return _Whole([(r.line_no, r.raw, e) for r, e in valid], rejected, new)
+    if any(row is None for row in new.rows):
+        return "not derivable"
+    return _Prepared([e["event_id"] for _, e in valid], new.lines, new.counters, new.days, rejected)
+
+
+def _pieces(stream: io.BufferedReader, settings: Settings, received_at: datetime | None):
+    """Pieces of at most a batch of lines and MAX_BATCH_BYTES; ``None`` in place of a piece that
+    holds a line over the record limit (read serially from the piece's ``offset``)."""
+    offset, line_offset = stream.tell(), 0
+    while True:
+        lines: list[bytes] = []
+        size = 0
+        start = offset
+        while len(lines) < settings.ingest_batch_size and size < MAX_BATCH_BYTES:
+            line = stream.readline(MAX_RECORD_BYTES + 1)
+            if not line:
+                break
+            if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+                yield start, line_offset, None
+                return
+            lines.append(line)
+            size += len(line)
+        if not lines:
+            return
+        yield start, line_offset, _Piece(start, line_offset, b"".join(lines), received_at or utcnow())
+        offset, line_offset = start + size, line_offset + len(lines)
+
+
+def _stand_ins(piece: _Piece, prepared: _Prepared, settings: Settings) -> tuple[list, list, NewRows]:
+    rows = [{"event_id": i} for i in prepared.ids]
+    valid = [(None, row) for row in rows]
+    rejected = _rejections(prepared.rejected)
+
+    def full() -> tuple[list, NewRows]:
+        events, _ = _decoded(piece, settings, Counter())   # every event has its own id here
+        return events, new_rows(events, piece.received_at, settings, copy=True)
+
+    return valid, rejected, NewRows(rows, prepared.lines, prepared.counters, prepared.days, full=full)
+
+
+def ingest_file(engine: Engine, stream: io.BufferedReader, *, settings: Settings, received_at: datetime | None = None,
+                source: str = "", progress: Callable[[IngestReport], None] | None = None,
+                stop: threading.Event | None = None) -> IngestReport:
+    """``ingest_records`` of a regular file opened for reading in binary, with its decoding in
+    worker processes when the store is PostgreSQL and the rest of the file is large enough to pay
+    for starting them."""
+    workers = worker_count(settings)
+    if workers < 2 or engine.dialect.name != "postgresql" or \
+            os.fstat(stream.fileno()).st_size - stream.tell() < PARALLEL_MIN_BYTES:
+        return ingest_records(engine, read_records(stream), settings=settings, received_at=received_at,
+                              source=source, progress=progress, stop=stop)
+    return _ingest_parallel(engine, stream, workers, settings, received_at, source, progress, stop)
+
+
+def _ingest_parallel(engine: Engine, stream, workers: int, settings: Settings, received_at: datetime | None,
+                     source: str, progress, stop: threading.Event | None) -> IngestReport:
+    report = IngestReport()
+    occurrences: Counter = Counter()
+    rest = None            # (offset, line_offset) from where the file is read serially
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
+                               initargs=(settings,))
+    try:
+        with _fewer_collections(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="stylehint-ingest") as writer:
+            inflight: deque[tuple[int, int, _Piece | None, Future | None]] = deque()
+            pieces = _pieces(stream, settings, received_at)
+            pending: Future | None = None
+            more = True
+            merging, merged = False, 0
+            while more or inflight:
+                while more and len(inflight) < 2 * workers and not (stop is not None and stop.is_set()):
+                    item = next(pieces, None)
+                    if item is None:
+                        more = False
+                        break
+                    offset, line_offset, piece = item
+                    inflight.append((offset, line_offset, piece,
+                                     None if piece is None else pool.submit(_prepare, piece, merging)))
+                    more = piece is not None
+                if not inflight:
+                    break
+                offset, line_offset, piece, future = inflight.popleft()
+                prepared = future.result() if future is not None else "a line over the record limit"
+                if prepared == "unsplittable" or piece is None:
+                    rest = (offset, line_offset)
+                    log.info("ingest reads on in one process", extra={"line_offset": line_offset, "why": prepared})
+                    for *_, later in inflight:
+                        if later is not None:
+                            later.cancel()
+                    inflight.clear()
+                    break
+                if isinstance(prepared, _Prepared):
+                    valid, rejected, new = _stand_ins(piece, prepared, settings)
+                elif isinstance(prepared, _Whole):
+                    valid = [(Record(line_no, raw), event) for line_no, raw, event in prepared.valid]
+                    rejected, new = _rejections(prepared.rejected), prepared.new
+                else:   # content ids or a failed derive: this piece the serial way, in input order
+                    (valid, rejected), new = _decoded(piece, settings, occurrences), None
+                if pending is not None:
+                    pending.result()
+                    # A batch that merged (a re-ingest, say) makes the next ones come whole: stand-ins
+                    # would be decoded again, in the writer.
+                    merging, merged = report.merged > merged, report.merged
+                    if progress:
+                        progress(report)
+                pending = writer.submit(_store, engine, valid, rejected, piece.received_at, settings, source,
+                                        report, new)
+            if pending is not None:
+                pending.result()
+                if progress:
+                    progress(report)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    refresh_planner_statistics(engine, report.inserted)
+    if rest is not None and not (stop is not None and stop.is_set()):
+        stream.seek(rest[0])
+        report.absorb(ingest_records(engine, read_records(stream, rest[1]), settings=settings, received_at=received_at,
+                                     source=source, stop=stop, occurrences=occurrences,
+                                     progress=progress and (lambda part: progress(report.plus(part)))))
+    report.interrupted = stop is not None and stop.is_set()
+    log.info("ingest done", extra={"report": report.as_json(), "workers": workers, "interrupted": report.interrupted})
+    return report
