@@ -100,6 +100,11 @@ def _children_peak_mb(stop: threading.Event, peaks: dict[int, float]) -> None:
                 continue
             if fields.get("PPid", "").strip() == me and "VmHWM" in fields:
                 pid = int(status.parent.name)
+                try:
+                    if b"spawn_main" not in (status.parent / "cmdline").read_bytes():
+                        continue   # multiprocessing's resource tracker, not a worker
+                except OSError:
+                    continue
                 peaks[pid] = max(peaks.get(pid, 0.0), int(fields["VmHWM"].split()[0]) / 1024.0)
 
 
@@ -122,7 +127,7 @@ def _phase_ingest(args) -> dict:
     watcher.join()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"seconds": seconds, "accepted": report.accepted, "rejected": report.rejected,
-            "inserted": report.inserted, "workers": len(peaks) or 1, "configured_workers": worker_count(settings),
+            "inserted": report.inserted, "workers": len(peaks), "configured_workers": worker_count(settings),
             "worker_peak_rss_mb": max(peaks.values(), default=0.0),
             "worker_cpu_seconds": children.ru_utime + children.ru_stime}
 
@@ -331,9 +336,15 @@ def bench_size(n: int, url: str, workdir: Path, end_day: date, profile_dir: str 
         "six_hourly": {**six, "x_scan": round(six["seconds"] / scan_after, 2),
                        "dagster_overhead_seconds": round(six["seconds"] - six["step_seconds"], 2)},
         "exporter": exporter,
-        "peak_rss_mb": round(max(ingest["peak_rss_mb"], snapshot["peak_rss_mb"], six["peak_rss_mb"],
-                                 exporter["peak_rss_mb"]), 1),
+        "peak_rss_mb": round(max(ingest["peak_rss_mb"], ingest.get("worker_peak_rss_mb", 0), snapshot["peak_rss_mb"],
+                                 six["peak_rss_mb"], exporter["peak_rss_mb"]), 1),
     }
+
+
+def _workers(ingest: dict) -> str:
+    """The ingest's decoding workers and their largest peak, when it had any."""
+    peak = ingest.get("worker_peak_rss_mb") or 0
+    return f" (+{ingest['workers']} workers ≤ {peak:.0f})" if peak else ""
 
 
 def _table(results: list[dict], meta: dict) -> str:
@@ -346,7 +357,7 @@ def _table(results: list[dict], meta: dict) -> str:
             f"| {r['events']:,} | {r['profiles']:,} | {r['scan_seconds']:.3f} s ({r['scan_seconds_server_defaults']:.3f} s) | {i['events_per_second']:,}/s ({i['seconds']:.1f} s, "
             f"{i['x_scan']:.0f}× scan) | {s['seconds']:.2f} s = {s['x_scan']:.1f}× scan "
             f"({s['dagster_overhead_seconds']:.2f} s) | {h['seconds']:.2f} s = {h['x_scan']:.1f}× scan "
-            f"({h['dagster_overhead_seconds']:.2f} s) | {i['peak_rss_mb']:.0f} / {s['peak_rss_mb']:.0f} / "
+            f"({h['dagster_overhead_seconds']:.2f} s) | {i['peak_rss_mb']:.0f}{_workers(i)} / {s['peak_rss_mb']:.0f} / "
             f"{h['peak_rss_mb']:.0f} / {r['exporter']['peak_rss_mb']:.0f} MB |")
     lines.append(f"\n{meta['machine']}; events from {meta['generator']}, 30 days ending {meta['end_day']}.")
     lines.append(_targets(results))

@@ -202,7 +202,7 @@ def _ingest_parallel(engine: Engine, stream, workers: int, settings: Settings, r
             more = True
             merging, merged = False, 0
             while more or inflight:
-                while more and len(inflight) < 2 * workers and not (stop is not None and stop.is_set()):
+                while more and len(inflight) < workers + 1 and not (stop is not None and stop.is_set()):
                     item = next(pieces, None)
                     if item is None:
                         more = False
