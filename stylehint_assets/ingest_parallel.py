@@ -17,6 +17,7 @@ ingest's, because:
 """
 from __future__ import annotations
 
+import ctypes
 import io
 import logging
 import os
@@ -187,8 +188,24 @@ def ingest_file(engine: Engine, stream: io.BufferedReader, *, settings: Settings
     return _ingest_parallel(engine, stream, workers, settings, received_at, source, progress, stop)
 
 
+M_ARENA_MAX = -8   # glibc's mallopt parameter
+
+
+def _one_malloc_arena() -> None:
+    """Have this process's threads allocate from one glibc arena. The pool's result thread makes
+    the workers' COPY lines and the writer thread frees them: across per-thread arenas the freed
+    space was not reused, and the ingest process grew with the input (158 MB at 100k real-shape
+    lines, 192 MB at 1M; with one arena 156 and 167 MB at 200k and 1M, no slower). A no-op
+    where there is no glibc."""
+    try:
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
+    except (OSError, AttributeError):
+        pass
+
+
 def _ingest_parallel(engine: Engine, stream, workers: int, settings: Settings, received_at: datetime | None,
                      source: str, progress, stop: threading.Event | None) -> IngestReport:
+    _one_malloc_arena()
     report = IngestReport()
     occurrences: Counter = Counter()
     rest = None            # (offset, line_offset) from where the file is read serially
