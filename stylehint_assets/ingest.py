@@ -342,12 +342,13 @@ class Upload:
 
 
 def validate_upload(records: Iterable[Record], *, settings: Settings, received_at: datetime | None = None,
-                    raw_bytes: int | None = None) -> Upload:
+                    raw_bytes: int | None = None, occurrences: Counter | None = None) -> Upload:
     """Decode and validate a whole (bounded) input without writing it. ``raw_bytes``: the input's
     size when known (a request body), instead of the records' raw text summed (a typed payload's
-    records build theirs only when asked)."""
+    records build theirs only when asked). ``occurrences``: as for ``ingest_records``, for a
+    piece of a larger input."""
     upload = Upload([], [], received_at or utcnow(), raw_bytes or 0)
-    occurrences: Counter = Counter()
+    occurrences = Counter() if occurrences is None else occurrences
     for record in records:
         if raw_bytes is None:
             upload.raw_bytes += len(record.raw)

@@ -38,8 +38,8 @@ from .config import Settings
 from .domain.counters import CounterBatch
 from .domain.events import Rejection
 from .domain.records import MAX_RECORD_BYTES, Record, Unsplittable, read_records
-from .ingest import MAX_BATCH_BYTES, IngestReport, _fewer_collections, _store, _validated, ingest_records
-from .store.ingest import NewRows, new_rows, refresh_planner_statistics
+from .ingest import MAX_BATCH_BYTES, IngestReport, Upload, _fewer_collections, _store, ingest_records, validate_upload
+from .store.ingest import NewRows, refresh_planner_statistics
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,12 @@ def worker_count(settings: Settings) -> int:
 
 @dataclass
 class _Piece:
-    """Whole lines of the file: where they start, and the lines before them."""
+    """Whole lines of the file: where they start, and the lines before them; ``data`` None for
+    lines that hold one over the record limit (read on in this process from ``offset``)."""
 
     offset: int
     line_offset: int
-    data: bytes
+    data: bytes | None
     received_at: datetime
 
 
@@ -86,19 +87,11 @@ def _rejections(rejected: list[tuple[int, str, str, str]]) -> list[tuple[Record,
     return [(Record(line_no, raw), Rejection(code, detail)) for line_no, raw, code, detail in rejected]
 
 
-def _records(piece: _Piece) -> list[Record]:
-    return list(read_records(io.BytesIO(piece.data), piece.line_offset, whole_lines=True))
-
-
-def _decoded(piece: _Piece, settings: Settings, occurrences: Counter) -> tuple[list, list]:
-    """The piece's valid events and rejections, as ``ingest_records`` makes them."""
-    valid, rejected = [], []
-    for record in _records(piece):
-        try:
-            valid.append((record, _validated(record, piece.received_at, settings, occurrences)))
-        except Rejection as why:
-            rejected.append((record, why))
-    return valid, rejected
+def _upload(piece: _Piece, settings: Settings, occurrences: Counter) -> Upload:
+    """The piece's records validated, as ``ingest_records`` validates them; its rows not yet made."""
+    records = list(read_records(io.BytesIO(piece.data), piece.line_offset, whole_lines=True))
+    return validate_upload(records, settings=settings, received_at=piece.received_at, raw_bytes=len(piece.data),
+                           occurrences=occurrences)
 
 
 _settings: Settings | None = None
@@ -125,41 +118,41 @@ def _prepare(piece: _Piece, whole: bool) -> _Prepared | _Whole | str:
     """In a worker: the piece prepared (``whole``: with its events, for a batch that is likely
     to merge), or why it is to be decoded in the ingest process."""
     try:
-        valid, rejected = _decoded(piece, _settings, _NoContentIds())
+        upload = _upload(piece, _settings, _NoContentIds())
     except Unsplittable:
         return "unsplittable"
     except _ContentId:
         return "content ids"
-    new = new_rows(valid, piece.received_at, _settings, copy=True)
-    rejected = [(r.line_no, r.raw, why.code, why.detail) for r, why in rejected]
+    upload.prepare_rows(_settings, copy=True)
+    new = upload.new
+    rejected = [(r.line_no, r.raw, why.code, why.detail) for r, why in upload.rejected]
     if whole:
-        return _Whole([(r.line_no, r.raw, e) for r, e in valid], rejected, new)
+        return _Whole([(r.line_no, r.raw, e) for r, e in upload.valid], rejected, new)
     if any(row is None for row in new.rows):
         return "not derivable"
-    return _Prepared([e["event_id"] for _, e in valid], new.lines, new.counters, new.days, rejected)
+    return _Prepared([e["event_id"] for _, e in upload.valid], new.lines, new.counters, new.days, rejected)
 
 
 def _pieces(stream: io.BufferedReader, settings: Settings, received_at: datetime | None):
-    """Pieces of at most a batch of lines and MAX_BATCH_BYTES; ``None`` in place of a piece that
-    holds a line over the record limit (read serially from the piece's ``offset``)."""
+    """Pieces of at most a batch of lines and MAX_BATCH_BYTES, the last one without data when it
+    holds a line over the record limit."""
     offset, line_offset = stream.tell(), 0
     while True:
         lines: list[bytes] = []
         size = 0
-        start = offset
         while len(lines) < settings.ingest_batch_size and size < MAX_BATCH_BYTES:
             line = stream.readline(MAX_RECORD_BYTES + 1)
             if not line:
                 break
             if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
-                yield start, line_offset, None
+                yield _Piece(offset, line_offset, None, received_at or utcnow())
                 return
             lines.append(line)
             size += len(line)
         if not lines:
             return
-        yield start, line_offset, _Piece(start, line_offset, b"".join(lines), received_at or utcnow())
-        offset, line_offset = start + size, line_offset + len(lines)
+        yield _Piece(offset, line_offset, b"".join(lines), received_at or utcnow())
+        offset, line_offset = offset + size, line_offset + len(lines)
 
 
 def _stand_ins(piece: _Piece, prepared: _Prepared, settings: Settings) -> tuple[list, list, NewRows]:
@@ -168,8 +161,9 @@ def _stand_ins(piece: _Piece, prepared: _Prepared, settings: Settings) -> tuple[
     rejected = _rejections(prepared.rejected)
 
     def full() -> tuple[list, NewRows]:
-        events, _ = _decoded(piece, settings, Counter())   # every event has its own id here
-        return events, new_rows(events, piece.received_at, settings, copy=True)
+        upload = _upload(piece, settings, Counter())   # every event has its own id here
+        upload.prepare_rows(settings, copy=True)
+        return upload.valid, upload.new
 
     return valid, rejected, NewRows(rows, prepared.lines, prepared.counters, prepared.days, full=full)
 
@@ -208,34 +202,32 @@ def _ingest_parallel(engine: Engine, stream, workers: int, settings: Settings, r
     _one_malloc_arena()
     report = IngestReport()
     occurrences: Counter = Counter()
-    rest = None            # (offset, line_offset) from where the file is read serially
+    rest: _Piece | None = None     # the piece from which on the file is read in this process
     pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
                                initargs=(settings,))
     try:
         with _fewer_collections(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="stylehint-ingest") as writer:
-            inflight: deque[tuple[int, int, _Piece | None, Future | None]] = deque()
+            inflight: deque[tuple[_Piece, Future | None]] = deque()
             pieces = _pieces(stream, settings, received_at)
             pending: Future | None = None
             more = True
             merging, merged = False, 0
             while more or inflight:
                 while more and len(inflight) < workers + 1 and not (stop is not None and stop.is_set()):
-                    item = next(pieces, None)
-                    if item is None:
+                    piece = next(pieces, None)
+                    if piece is None:
                         more = False
                         break
-                    offset, line_offset, piece = item
-                    inflight.append((offset, line_offset, piece,
-                                     None if piece is None else pool.submit(_prepare, piece, merging)))
-                    more = piece is not None
+                    inflight.append((piece, None if piece.data is None else pool.submit(_prepare, piece, merging)))
+                    more = piece.data is not None
                 if not inflight:
                     break
-                offset, line_offset, piece, future = inflight.popleft()
+                piece, future = inflight.popleft()
                 prepared = future.result() if future is not None else "a line over the record limit"
-                if prepared == "unsplittable" or piece is None:
-                    rest = (offset, line_offset)
-                    log.info("ingest reads on in one process", extra={"line_offset": line_offset, "why": prepared})
-                    for *_, later in inflight:
+                if future is None or prepared == "unsplittable":
+                    rest = piece
+                    log.info("ingest reads on in one process", extra={"line_offset": piece.line_offset, "why": prepared})
+                    for _, later in inflight:
                         if later is not None:
                             later.cancel()
                     inflight.clear()
@@ -246,7 +238,8 @@ def _ingest_parallel(engine: Engine, stream, workers: int, settings: Settings, r
                     valid = [(Record(line_no, raw), event) for line_no, raw, event in prepared.valid]
                     rejected, new = _rejections(prepared.rejected), prepared.new
                 else:   # content ids or a failed derive: this piece the serial way, in input order
-                    (valid, rejected), new = _decoded(piece, settings, occurrences), None
+                    upload = _upload(piece, settings, occurrences)
+                    valid, rejected, new = upload.valid, upload.rejected, None
                 if pending is not None:
                     pending.result()
                     # A batch that merged (a re-ingest, say) makes the next ones come whole: stand-ins
@@ -264,8 +257,8 @@ def _ingest_parallel(engine: Engine, stream, workers: int, settings: Settings, r
         pool.shutdown(wait=True, cancel_futures=True)
     refresh_planner_statistics(engine, report.inserted)
     if rest is not None and not (stop is not None and stop.is_set()):
-        stream.seek(rest[0])
-        report.absorb(ingest_records(engine, read_records(stream, rest[1]), settings=settings, received_at=received_at,
+        stream.seek(rest.offset)
+        report.absorb(ingest_records(engine, read_records(stream, rest.line_offset), settings=settings, received_at=received_at,
                                      source=source, stop=stop, occurrences=occurrences,
                                      progress=progress and (lambda part: progress(report.plus(part)))))
     report.interrupted = stop is not None and stop.is_set()
