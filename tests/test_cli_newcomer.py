@@ -172,7 +172,7 @@ def test_ui_serves_the_dagster_ui_and_stops_with_its_children(newcomer, tmp_path
         assert info["dagster_webserver_version"].startswith("1.13.")
         assert int(subprocess.check_output(["pgrep", "-c", "-g", str(proc.pid)])) >= 3   # webserver, daemon, code server
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0
+        assert proc.wait(180) == 0   # dagster dev waits for its daemon; on a loaded 2-core CI machine once > 60 s
         deadline = time.monotonic() + 60
         while _group_alive(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.5)
