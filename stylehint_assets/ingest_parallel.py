@@ -39,7 +39,9 @@ from .config import Settings
 from .domain.counters import CounterBatch
 from .domain.events import Rejection
 from .domain.records import MAX_RECORD_BYTES, Record, Unsplittable, read_records
-from .ingest import INGEST_GC_GEN0, MAX_BATCH_BYTES, IngestReport, Upload, _fewer_collections, _store, ingest_records, validate_upload
+from .ingest import (
+    MAX_BATCH_BYTES, IngestReport, Upload, _fewer_collections, _store, ingest_gc_threshold, ingest_records, validate_upload,
+)
 from .store.ingest import NewRows, refresh_planner_statistics
 
 log = logging.getLogger(__name__)
@@ -104,7 +106,7 @@ def _start_worker(settings: Settings) -> None:
     Python's default threshold, 1.36 s at this one, 1.37 s with the collector off."""
     global _settings
     _settings = settings
-    gc.set_threshold(max(INGEST_GC_GEN0, gc.get_threshold()[0]), *gc.get_threshold()[1:])
+    gc.set_threshold(*ingest_gc_threshold(gc.get_threshold()))
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the ingest process's to handle
 
 
