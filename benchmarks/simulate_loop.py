@@ -5,7 +5,7 @@ Zipf-like popularity) is run day by day through the real
 pipeline. Each run of the extension reads the served table and uses the published hint's
 style (``policy = exploit``), a uniformly random style with probability epsilon
 (``explore``), or its own default style when the form has no served hint (``fallback``). The
-day's events go through the ingest entry point (``store.ingest.ingest_records``); then the
+day's events go through the ingest entry point (``stylehint_assets.ingest.ingest_records``); then the
 day's partials are rebuilt, the snapshot as of that day is computed
 (``whatif.compute_snapshot``: the store functions the window assets call, in their order) and
 published (``store.snapshots.publish``), and the next day's runs see it.

@@ -216,12 +216,6 @@ def style_stats_summary(conn: Connection, level: str, as_of: date, top: int = 10
     return int(styles), int(runs), pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in cols])
 
 
-def style_stats_frame(conn: Connection, level: str, as_of: date) -> pd.DataFrame:
-    table = STATS_TABLES[level]
-    q = select(table).where(table.c.as_of == as_of)
-    return pd.DataFrame(conn.execute(q).mappings().all(), columns=[c.name for c in table.columns])
-
-
 def stats_violations(conn: Connection, as_of: date) -> dict[str, int]:
     """Rows per level with a negative count or helpful + unhelpful > total_runs."""
     out = {}

@@ -264,11 +264,3 @@ def refresh_planner_statistics(engine: Engine, inserted: int) -> bool:
             return False
     log.info("analyzed autofill_events after a bulk load", extra={"inserted": inserted})
     return True
-
-
-def __getattr__(name: str):
-    """The orchestration moved to ``stylehint_assets.ingest``; its names stay importable here."""
-    if name in ("ingest_records", "IngestReport", "INGEST_GC_GEN0"):
-        from .. import ingest
-        return getattr(ingest, name)
-    raise AttributeError(name)
