@@ -208,11 +208,13 @@ def test_copy_lines_stores_what_copy_text_stores(engine):
     need it) loads the same values as the field-by-field ``copy_text``, specials included."""
     import pytest
 
-    from stylehint_assets.store.bulk import copy_lines, copy_text
+    from sqlalchemy import Column, MetaData, Table
+
+    from stylehint_assets.store.bulk import copy_in, copy_lines, copy_text
 
     if engine.dialect.name != "postgresql":
         pytest.skip("COPY is PostgreSQL's")
-    rows = [{"s": "plain", "n": None, "i": 7, "f": 0.1, "b": False, "d": date(2025, 3, 30),
+    rows = [{"s": "plain \u00e9\U0001f600", "n": None, "i": 7, "f": 0.1, "b": False, "d": date(2025, 3, 30),
              "t": datetime(2025, 3, 30, 10, 0, 0, 5), "j": {"k": 'say "hi"\\ \u00fc\n', "big": 2**70}, "jn": None},
             {"s": "a\tb\nc\\N\rd", "n": "\\N", "i": None, "f": None, "b": True, "d": None, "t": datetime(2025, 1, 1),
              "j": ["x", None, 1.5], "jn": "text"}]
@@ -223,17 +225,35 @@ def test_copy_lines_stores_what_copy_text_stores(engine):
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TEMPORARY TABLE copy_probe (s text, n text, i bigint, f float8, b boolean, "
                              "d date, t timestamp, j jsonb, jn jsonb, via text)")
-        cursor = conn.connection.dbapi_connection.cursor()
+        probe = Table("copy_probe", MetaData(), *(Column(c) for c in columns))
         for via, text_ in (("lines", data), ("text", reference)):
-            statement = f"COPY copy_probe ({', '.join(columns)}) FROM STDIN"
-            if conn.dialect.driver == "psycopg":
-                with cursor.copy(statement) as copy:
-                    copy.write(text_)
-            else:
-                cursor.copy_expert(statement, io.StringIO(text_))
+            copy_in(conn, probe, columns, text_)
             conn.exec_driver_sql(f"UPDATE copy_probe SET via = '{via}' WHERE via IS NULL")
         got = {via: [tuple(r) for r in conn.exec_driver_sql(
             f"SELECT {', '.join(columns)} FROM copy_probe WHERE via = '{via}' ORDER BY i NULLS LAST")]
             for via in ("lines", "text")}
     assert got["lines"] == got["text"] and len(got["lines"]) == 2
     assert got["lines"][0][7] == {"k": 'say "hi"\\ \u00fc\n', "big": 2**70}
+    assert got["lines"][0][0] == "plain \u00e9\U0001f600"
+
+
+def test_copy_in_sends_the_text_in_the_sessions_client_encoding(engine):
+    """COPY data reaches the server as the session's client encoding says, not always UTF-8."""
+    import pytest
+    from sqlalchemy import Column, MetaData, Table
+
+    from stylehint_assets.store.bulk import copy_in
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    with engine.connect() as conn:
+        dbapi = conn.connection.dbapi_connection
+        if conn.dialect.driver == "psycopg":
+            conn.exec_driver_sql("SET client_encoding = 'LATIN1'")   # psycopg 3 follows the server's report
+        else:
+            dbapi.set_client_encoding("LATIN1")                       # psycopg2 follows only its own setter
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE copy_latin (s text)")
+        copy_in(conn, Table("copy_latin", MetaData(), Column("s")), ["s"], "caf\u00e9 na\u00efve\n")
+        stored = conn.exec_driver_sql("SELECT s, octet_length(convert_to(s, 'UTF8')) FROM copy_latin").one()
+        conn.invalidate()   # not back to the pool in LATIN1
+    assert tuple(stored) == ("caf\u00e9 na\u00efve", 12)

@@ -170,8 +170,11 @@ def copy_in(conn: Connection, table: Table, order: Sequence[str], data: str) -> 
         if conn.dialect.driver == "psycopg":   # psycopg 3: COPY is a context manager on the cursor
             with cursor.copy(statement) as copy:
                 copy.write(data)
-        else:                                  # psycopg2
-            cursor.copy_expert(statement, io.StringIO(data))
+        else:   # psycopg2: bytes in the connection's encoding, as it would encode the text (a StringIO
+                # being read holds 4 bytes a character: 24 MB for a batch of 5 MB of text)
+            from psycopg2.extensions import encodings
+            codec = encodings[conn.connection.dbapi_connection.encoding]
+            cursor.copy_expert(statement, io.BytesIO(data.encode(codec)))
     finally:
         cursor.close()
 
