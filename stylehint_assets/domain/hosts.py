@@ -19,7 +19,14 @@ MAX_HOST_LENGTH = 253
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
-@lru_cache(maxsize=16384)  # pure, and hosts repeat: ingest normalises each distinct host once
+# Hosts are long-tailed: a bounded cache keeps the busy head. On the first 300k of 1M real-shape
+# lines (26,301 hosts in all) 4,096 entries answer 78 % of the lookups and 16,384 answer 91 %,
+# at the same CPU within noise; but with the larger caches a decoding worker's peak grew with
+# the input (93 -> 113 MB from 100k to 1M lines, against 93 -> 98 MB with these).
+HOST_CACHE_SIZE = 4096
+
+
+@lru_cache(maxsize=HOST_CACHE_SIZE)
 def normalize_host(value: str) -> str | None:
     """Return the normalised host, or None when it is not a valid DNS name.
 
@@ -49,7 +56,7 @@ def host_family(host: str, families: Mapping[str, tuple[str, ...]] = DEFAULT_FAM
     return _host_family(host, tuple(families.items()))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=HOST_CACHE_SIZE)
 def _host_family(host: str, families: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
     """Cached (bounded): the ingest asks once per event, and hosts repeat across events."""
     for family, suffixes in families:
