@@ -233,11 +233,18 @@ def _copy_new(conn: Connection, rows: list[dict[str, Any]], lines: dict[str, tup
         else:
             rest.append(row)
     order, data = copy_lines(rest, _COPY_COLUMNS, json_columns(autofill_events))
-    if ready:
-        stamp = f"{changed_at}\t"
-        data = stamp + f"\n{stamp}".join(ready) + "\n" + (data if rest else "")
     if rows:
-        copy_in(conn, autofill_events, order, data)
+        copy_in(conn, autofill_events, order, _stamped(f"{changed_at}\t", ready, data))
+
+
+COPY_CHUNK_LINES = 64   # ~64 KB of real-shape events: below glibc's mmap threshold, so reused
+
+
+def _stamped(stamp: str, ready: list[str], rest: str):
+    """The prepared lines with the change stamp in front, in chunks of whole lines; then ``rest``."""
+    for i in range(0, len(ready), COPY_CHUNK_LINES):
+        yield stamp + f"\n{stamp}".join(ready[i:i + COPY_CHUNK_LINES]) + "\n"
+    yield rest
 
 
 def quarantine(conn: Connection, rejected: list[tuple[Record, Rejection]], received_at: datetime, source: str) -> None:
