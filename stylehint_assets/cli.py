@@ -16,8 +16,6 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from .config import DEFAULT_DATABASE_URL, ConfigError, Settings, configuration_table
 from .domain.coverage import coverage, coverage_table
 from .domain.hosts import normalize_host
@@ -116,6 +114,8 @@ def _print_rows(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> Non
     if not rows:
         print("(no rows)")
         return
+    import pandas as pd
+
     frame = pd.DataFrame(rows)
     print(frame[[c for c in columns if c in frame.columns]].map(printable).to_string(index=False))
 
@@ -367,6 +367,8 @@ def _fmt(value, low=None, high=None, digits=3) -> str:
 
 
 def cmd_impact(args, settings: Settings) -> None:
+    import pandas as pd
+
     from .store.impact import impact_as_of
 
     with _engine(settings).connect() as conn:
@@ -434,6 +436,8 @@ def _estimate(e: dict[str, Any]) -> str:
 
 
 def cmd_evaluate(args, settings: Settings) -> None:
+    import pandas as pd
+
     from .evaluation import NoSnapshot, evaluate
 
     try:
@@ -459,6 +463,8 @@ def cmd_evaluate(args, settings: Settings) -> None:
 
 def cmd_tune(args, settings: Settings) -> None:
     from dataclasses import replace
+
+    import pandas as pd
 
     from .whatif import NothingToCompute, tune
 
