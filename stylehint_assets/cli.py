@@ -567,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, func, help_ in (("hints", cmd_hints, "style hints as of a day"),
                               ("profiles", cmd_profiles, "form profiles as of a day"),
-                              ("impact", cmd_impact, "runs with vs without a profile, with 95% intervals, as of a day"),
+                              ("impact", cmd_impact, "runs with vs without a profile, with 95%% intervals, as of a day"),
                               ("experiments", cmd_experiments, "explore runs: is the preferred style beaten?")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("--as-of", type=_day, required=True)

@@ -99,3 +99,24 @@ def test_materialize_then_read_hints_profiles_profile_and_explain(project, tmp_p
     assert (entry["host_family"], entry["segment_key"], entry["preferred_style_id"], entry["beaten"]) == (
         "greenhouse", "senior", "a", False)
     assert entry["decision"].startswith("insufficient")
+
+
+def test_every_command_has_a_help_page():
+    """`--help` formats each help text with %-style expansion: a bare "95% intervals" made
+    `stylehint --help` crash with a TypeError."""
+    import argparse
+
+    from stylehint_assets.cli import build_parser
+
+    def walk(parser, path):
+        yield " ".join(path), parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, [*path, name])
+
+    pages = {path: parser.format_help() for path, parser in walk(build_parser(), ["stylehint"])}
+    assert {"stylehint ingest", "stylehint impact", "stylehint db upgrade", "stylehint metrics serve"} <= set(pages)
+    top = subprocess.run([sys.executable, "-m", "stylehint_assets.cli", "--help"], capture_output=True, text=True)
+    assert top.returncode == 0, top.stderr[-300:]
+    assert "runs with vs without a profile, with 95% intervals" in " ".join(top.stdout.split())
