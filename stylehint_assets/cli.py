@@ -107,6 +107,15 @@ def _progress(label: str) -> Callable[[Any], None]:
     return show
 
 
+def _frame(rows):
+    """``rows`` as a pandas DataFrame, for the commands that print tables. pandas is imported
+    here, not with the module: ingest's spawned workers import the CLI module, and with pandas
+    each peaked at 135 MB instead of 89-92 MB."""
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
 def _print_rows(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None:
     if fmt == "json":
         print(json.dumps(rows, indent=2, default=str, ensure_ascii=False))
@@ -114,9 +123,7 @@ def _print_rows(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> Non
     if not rows:
         print("(no rows)")
         return
-    import pandas as pd
-
-    frame = pd.DataFrame(rows)
+    frame = _frame(rows)
     print(frame[[c for c in columns if c in frame.columns]].map(printable).to_string(index=False))
 
 
@@ -367,8 +374,6 @@ def _fmt(value, low=None, high=None, digits=3) -> str:
 
 
 def cmd_impact(args, settings: Settings) -> None:
-    import pandas as pd
-
     from .store.impact import impact_as_of
 
     with _engine(settings).connect() as conn:
@@ -392,7 +397,7 @@ def cmd_impact(args, settings: Settings) -> None:
         })
     print(f"impact of profiles as of {args.as_of} ({settings.lookback_days}-day window; "
           f"insufficient = fewer than {settings.impact_min_runs} on a side)")
-    print(pd.DataFrame(table).map(printable).to_string(index=False))
+    print(_frame(table).map(printable).to_string(index=False))
 
 
 def _jsonable_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -436,8 +441,6 @@ def _estimate(e: dict[str, Any]) -> str:
 
 
 def cmd_evaluate(args, settings: Settings) -> None:
-    import pandas as pd
-
     from .evaluation import NoSnapshot, evaluate
 
     try:
@@ -454,7 +457,7 @@ def cmd_evaluate(args, settings: Settings) -> None:
     table = [{"ranking": name, "IPS": _estimate(v["ips"]), "SNIPS": _estimate(v["snips"]),
               "explore runs covered": f"{v['covered_runs']}/{v['explore_runs']}"}
              for name, v in report["rankings"].items()]
-    print(pd.DataFrame(table).to_string(index=False))
+    print(_frame(table).to_string(index=False))
     print("\nactually served (non-explore runs with a style), helpful rate with Wilson 95% intervals:")
     for policy, rate in report["served"].items():
         print(f"  {policy:<9} {_estimate(rate)}")
@@ -463,8 +466,6 @@ def cmd_evaluate(args, settings: Settings) -> None:
 
 def cmd_tune(args, settings: Settings) -> None:
     from dataclasses import replace
-
-    import pandas as pd
 
     from .whatif import NothingToCompute, tune
 
@@ -494,7 +495,7 @@ def cmd_tune(args, settings: Settings) -> None:
     for kind in ("ips", "snips"):
         rows.append({"": f"{kind.upper()} helpful rate",
                      **{name: _estimate(side["off_policy"][kind]) if side else "-" for name, side in sides}})
-    print(pd.DataFrame(rows).to_string(index=False))
+    print(_frame(rows).to_string(index=False))
     c = report["vs_published"]
     print(f"hints vs the published snapshot ({report['published_as_of'] or 'none published'}): {c['changed']} changed, "
           f"{c['unchanged']} unchanged, {c['only_tuned']} new profiles, {c['only_published']} no longer in the window")
