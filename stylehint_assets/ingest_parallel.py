@@ -192,26 +192,27 @@ def ingest_file(engine: Engine, stream: io.BufferedReader, *, settings: Settings
 M_ARENA_MAX = -8   # glibc's mallopt parameter
 
 
+def _glibc(function: str, *args: int) -> None:
+    """Call one of glibc's allocator functions; a no-op where there is no glibc."""
+    try:
+        getattr(ctypes.CDLL(None), function)(*args)
+    except (OSError, AttributeError):
+        pass
+
+
 def _one_malloc_arena() -> None:
     """Have this process's threads allocate from one glibc arena. The pool's result thread makes
     the workers' COPY lines and the writer thread frees them: across per-thread arenas the freed
     space was not reused, and the ingest process grew with the input (158 MB at 100k real-shape
-    lines, 192 MB at 1M; with one arena 156 and 167 MB at 200k and 1M, no slower). A no-op
-    where there is no glibc."""
-    try:
-        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
-    except (OSError, AttributeError):
-        pass
+    lines, 192 MB at 1M; with one arena 156 and 167 MB at 200k and 1M, no slower)."""
+    _glibc("mallopt", M_ARENA_MAX, 1)
 
 
 def _release_freed_memory() -> None:
     """Give the batches' freed heap back to the system (glibc keeps it for reuse): what runs next
     in the process, such as the command's report to the Dagster instance, then starts from the
-    live size instead of the ingest's peak. A no-op where there is no glibc."""
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    live size instead of the ingest's peak."""
+    _glibc("malloc_trim", 0)
 
 
 def _ingest_parallel(engine: Engine, stream, workers: int, settings: Settings, received_at: datetime | None,
