@@ -5,11 +5,11 @@ table must spend, beside what ``stylehint ingest`` spends.
     .venv/bin/python benchmarks/bench_ingest_floor.py --lines 100000  # quicker
     .venv/bin/python benchmarks/bench_ingest_floor.py --json
 
-In a throwaway PostgreSQL database on the local server: the real-shape lines (seed 7, 30 days,
-as ``bench_pipeline.py``) are ingested by ``ingest_file`` as ``stylehint ingest PATH`` does
+In a throwaway PostgreSQL database on the local server (``bench_ingest``'s, with its lines:
+real shape, seed 7, 30 days) the lines are ingested by ``ingest_file`` as ``stylehint ingest PATH`` does
 (timed: the ingest as it is). Then, from what that ingest stored:
-- *the store's floor*: the stored rows, taken out as COPY text, loaded again with one
-  ``COPY … FROM STDIN`` into an empty copy of ``autofill_events`` (its columns, keys and
+- *the store's floor*: the stored rows, taken out as COPY text into a file, loaded again with
+  one ``COPY … FROM STDIN`` into an empty copy of ``autofill_events`` (its columns, keys and
   indexes), and once more into a copy with the primary key only; the server backend's CPU read
   from ``/proc/<pid>/stat`` (the server runs here), so no client work is counted;
 - *the decoder's floor*: every line decoded by ``msgspec.json.decode`` into Python objects,
@@ -22,49 +22,45 @@ and the COPY text itself come on top.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import sys
 import tempfile
 import time
-import uuid
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
-
-from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-END_DAY = date(2025, 3, 30)
+from bench_ingest import _database, _drop, _write   # noqa: E402  (the throwaway database and lines)
+
 TARGET = 50_000   # lines/s, issue 13
 
 
-def _backend_cpu(cursor) -> float | None:
-    """CPU seconds the server backend of ``cursor``'s connection has used (None when the server
-    is not on this machine)."""
+def _backend_cpu(cursor) -> float:
+    """CPU seconds the server backend of ``cursor``'s connection has used, from /proc."""
     cursor.execute("SELECT pg_backend_pid()")
     pid = cursor.fetchone()[0]
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return None
+        raise SystemExit(f"cannot read /proc/{pid}/stat: the PostgreSQL server must run on this machine")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _copy_in(raw, table: str, data: bytes) -> tuple[float, float | None]:
-    """(wall, server CPU) seconds of one COPY of ``data`` into ``table``, committed."""
+def _copy_in(raw, table: str, rows: Path) -> tuple[float, float]:
+    """(wall, server CPU) seconds of one COPY of the ``rows`` file into ``table``, committed."""
     cur = raw.cursor()
     before = _backend_cpu(cur)
     t0 = time.perf_counter()
-    cur.copy_expert(f"COPY {table} FROM STDIN", io.BytesIO(data))   # a fixed table name, not input
+    with open(rows, "rb") as fh:
+        cur.copy_expert(f"COPY {table} FROM STDIN", fh)   # a fixed table name, not input
     raw.commit()
     wall = time.perf_counter() - t0
-    after = _backend_cpu(cur)
+    cpu = _backend_cpu(cur) - before
     cur.close()
-    return wall, (after - before if before is not None and after is not None else None)
+    return wall, cpu
 
 
 def _decode_floor(path: Path) -> tuple[float, int]:
@@ -80,20 +76,14 @@ def _decode_floor(path: Path) -> tuple[float, int]:
     return time.process_time() - t0, n
 
 
-def measure(lines: int, workdir: Path, admin_url: str) -> dict:
+def measure(lines: int, workdir: Path) -> dict:
     from stylehint_assets.config import Settings
     from stylehint_assets.ingest_parallel import ingest_file, worker_count
     from stylehint_assets.store.engine import get_engine, upgrade
-    from stylehint_assets.synthetic import generate_ndjson_lines, make_real_world, write_ndjson
 
-    path = workdir / "events.ndjson"
-    write_ndjson(str(path), generate_ndjson_lines(lines, END_DAY, days=30, seed=7,
-                                                  world=make_real_world(lines, seed=7)))
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"stylehint_floor_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))   # a generated identifier, not input
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    path, rows = workdir / "events.ndjson", workdir / "rows.copy"
+    _write(path, lines, "real")
+    admin, name, url = _database("psycopg2")
     try:
         engine = get_engine(url)
         upgrade(engine)
@@ -105,41 +95,37 @@ def measure(lines: int, workdir: Path, admin_url: str) -> dict:
 
         raw = engine.raw_connection()
         try:
-            out = io.BytesIO()
             cur = raw.cursor()
-            cur.copy_expert("COPY autofill_events TO STDOUT", out)
+            with open(rows, "wb") as out:
+                cur.copy_expert("COPY autofill_events TO STDOUT", out)
             for ddl in ("CREATE TABLE floor_indexed (LIKE autofill_events INCLUDING ALL)",
                         "CREATE TABLE floor_key_only (LIKE autofill_events INCLUDING DEFAULTS)",
                         "ALTER TABLE floor_key_only ADD PRIMARY KEY (event_id)"):
                 cur.execute(ddl)
             raw.commit()
             cur.close()
-            data = out.getvalue()
-            indexed_wall, indexed_cpu = _copy_in(raw, "floor_indexed", data)
-            key_wall, key_cpu = _copy_in(raw, "floor_key_only", data)
+            indexed_wall, indexed_cpu = _copy_in(raw, "floor_indexed", rows)
+            key_wall, key_cpu = _copy_in(raw, "floor_key_only", rows)
         finally:
             raw.close()
         engine.dispose()
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        _drop(admin, name)
     decode_cpu, decoded = _decode_floor(path)
 
     stored = report.inserted
     cores = os.cpu_count() or 1
-    us = lambda seconds: round(1e6 * seconds / stored, 2) if seconds is not None else None   # noqa: E731
-    server_us = us(indexed_cpu if indexed_cpu is not None else indexed_wall)
+    server_us = round(1e6 * indexed_cpu / stored, 2)
     decoder_us = round(1e6 * decode_cpu / decoded, 2)
     floor_us = server_us + decoder_us
     return {
         "lines": lines, "stored": stored, "cores": cores, "workers": worker_count(settings),
         "ingest_seconds": round(ingest_seconds, 2), "ingest_lines_per_second": round(lines / ingest_seconds),
-        "copy_bytes": len(data),
-        "server_copy_indexed": {"wall_s": round(indexed_wall, 2), "cpu_s": indexed_cpu and round(indexed_cpu, 2),
+        "copy_bytes": rows.stat().st_size,
+        "server_copy_indexed": {"wall_s": round(indexed_wall, 2), "cpu_s": round(indexed_cpu, 2),
                                 "cpu_us_per_row": server_us},
-        "server_copy_key_only": {"wall_s": round(key_wall, 2), "cpu_s": key_cpu and round(key_cpu, 2),
-                                 "cpu_us_per_row": us(key_cpu if key_cpu is not None else key_wall)},
+        "server_copy_key_only": {"wall_s": round(key_wall, 2), "cpu_s": round(key_cpu, 2),
+                                 "cpu_us_per_row": round(1e6 * key_cpu / stored, 2)},
         "decode_only_cpu_us_per_line": decoder_us,
         "floor_cpu_us_per_line": round(floor_us, 2),
         "ceiling_lines_per_second": round(cores * 1e6 / floor_us),
@@ -151,11 +137,10 @@ def measure(lines: int, workdir: Path, admin_url: str) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lines", type=int, default=1_000_000)
-    p.add_argument("--admin-url", default=ADMIN_URL, help="the local server where a throwaway database is made")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="stylehint-floor-") as tmp:
-        r = measure(args.lines, Path(tmp), args.admin_url)
+        r = measure(args.lines, Path(tmp))
     if args.json:
         print(json.dumps(r, indent=2))
         return
