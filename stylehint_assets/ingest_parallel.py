@@ -213,8 +213,9 @@ def _steady_heap() -> None:
     A fixed mmap threshold: glibc raises it to the size of every large block freed, so after the
     first batch the batches' megabyte buffers (lines read, pickled results, COPY text) came from
     the heap and left it fragmented, and the peak crept up with the input (PostgreSQL, two
-    workers: 104, 109, 114 MB at 20k, 50k, 100k lines; CI once 127 MB at 100k). Mapped and
-    unmapped each time instead: 98-105, 102, 100-102 MB."""
+    workers: 100-110, 108-112, 111-117, 116-128 MB at 20k, 50k, 100k, 400k lines). Mapped and
+    unmapped each time instead: 97-109, 102, 100-102, 102-103 MB, for 2-3 s more system CPU at
+    1M lines (the mapped buffers are faulted in afresh each time)."""
     _glibc("mallopt", M_ARENA_MAX, 1)
     _glibc("mallopt", M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
