@@ -18,6 +18,7 @@ ingest's, because:
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import io
 import logging
@@ -195,27 +196,33 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 1 << 20   # blocks from 1 MiB on are mapped, and unmapped when freed
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
+
+
 def _glibc(function: str, *args: int) -> None:
     """Call one of glibc's allocator functions; a no-op where there is no glibc."""
-    try:
-        getattr(ctypes.CDLL(None), function)(*args)
-    except (OSError, AttributeError):
-        pass
+    call = getattr(_libc(), function, None)
+    if call is not None:
+        call(*args)
 
 
 def _steady_heap() -> None:
-    """Keep this process's heap at the size of the batches in flight, not of the input.
+    """Keep this process's heap at the size of the batches in flight, not of the input (for the
+    rest of the process: these are process-wide settings).
 
     One glibc arena: the pool's result thread makes the workers' COPY lines and the writer
-    thread frees them; across per-thread arenas the freed space was not reused (158 MB at 100k
-    real-shape lines, 192 MB at 1M; with one arena 156 and 167 MB at 200k and 1M, no slower).
+    thread frees them, and across per-thread arenas the freed space was not reused.
 
-    A fixed mmap threshold: glibc raises it to the size of every large block freed, so after the
-    first batch the batches' megabyte buffers (lines read, pickled results, COPY text) came from
-    the heap and left it fragmented, and the peak crept up with the input (PostgreSQL, two
-    workers: 100-110, 108-112, 111-117, 116-128 MB at 20k, 50k, 100k, 400k lines). Mapped and
-    unmapped each time instead: 97-109, 102, 100-102, 102-103 MB, for 2-3 s more system CPU at
-    1M lines (the mapped buffers are faulted in afresh each time)."""
+    A fixed mmap threshold: glibc raises it to the size of every large block freed, so the
+    batches' megabyte buffers (lines read, pickled pieces and results, COPY text) came from the
+    heap and fragmented it, and the peak crept up with the input. Mapped and unmapped each time,
+    they cost page faults instead (2-3 s of system CPU at 1M lines; docs/performance.md has the
+    figures of both)."""
     _glibc("mallopt", M_ARENA_MAX, 1)
     _glibc("mallopt", M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
